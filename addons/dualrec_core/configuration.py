@@ -1,0 +1,101 @@
+# This file is part of the dualrec suite.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+import os
+from pathlib import Path
+
+from trytond import config
+from trytond.model import ModelSingleton, ModelSQL, ModelView, fields
+from trytond.pool import Pool
+from trytond.pyson import Id
+from trytond.transaction import Transaction
+
+from .audit import AuditMixin
+from .model import BigInteger
+
+GIB = 1024 ** 3
+MIB = 1024 ** 2
+
+
+class Configuration(AuditMixin, ModelSingleton, ModelSQL, ModelView):
+    __string__ = "Dual Recording Configuration"
+    __name__ = 'dualrec.configuration'
+
+    ticket_sequence = fields.Many2One(
+        'ir.sequence', "Ticket Sequence", required=True,
+        domain=[
+            ('sequence_type', '=',
+                Id('dualrec_core', 'sequence_type_ticket')),
+            ],
+        help="The sequence that numbers the sales tickets.")
+    storage_path = fields.Char(
+        "Storage Path",
+        help="The directory where recordings are stored; "
+        "empty means the filestore of the database.")
+    max_upload_size = BigInteger(
+        "Maximum Upload Size", required=True,
+        help="The largest recording that can be uploaded, in bytes.")
+    chunk_size = fields.Integer(
+        "Chunk Size", required=True,
+        help="The largest piece of a recording sent in one request, "
+        "in bytes.")
+    target_size = fields.Integer(
+        "Target Output Size", required=True,
+        help="The largest size of a compressed recording, in bytes.")
+    keep_original = fields.Boolean(
+        "Keep Original",
+        help="Keep the uploaded file after compression (encrypted).")
+    upload_expiry_hours = fields.Integer(
+        "Upload Expiry", required=True,
+        help="Unfinished uploads older than this are removed, in hours.")
+    token_hours = fields.Integer(
+        "Token Lifetime", required=True,
+        help="How long an API login stays valid, in hours.")
+
+    @classmethod
+    def default_ticket_sequence(cls):
+        pool = Pool()
+        ModelData = pool.get('ir.model.data')
+        try:
+            return ModelData.get_id('dualrec_core', 'sequence_ticket')
+        except KeyError:
+            return None
+
+    @classmethod
+    def default_max_upload_size(cls):
+        return 2 * GIB
+
+    @classmethod
+    def default_chunk_size(cls):
+        return 8 * MIB
+
+    @classmethod
+    def default_target_size(cls):
+        return 5_000_000
+
+    @classmethod
+    def default_keep_original(cls):
+        return False
+
+    @classmethod
+    def default_upload_expiry_hours(cls):
+        return 24
+
+    @classmethod
+    def default_token_hours(cls):
+        return 12
+
+    def get_storage_root(self):
+        "Return the directory that holds recordings and upload sessions."
+        if self.storage_path:
+            root = Path(self.storage_path)
+        else:
+            root = (Path(config.get('database', 'path'))
+                / Transaction().database.name / 'dualrec')
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+
+
+def pii_master_key():
+    "Return the master key of personal data, from configuration only."
+    return (os.environ.get('DUALREC_PII_KEY')
+        or config.get('dualrec', 'pii_key', default=None))

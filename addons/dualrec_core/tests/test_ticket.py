@@ -1,0 +1,257 @@
+# This file is part of the dualrec suite.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+import datetime as dt
+
+from trytond.exceptions import UserError
+from trytond.model.exceptions import AccessError
+from trytond.modules.company.tests import create_company, set_company
+from trytond.modules.dualrec_core.exceptions import (
+    RecordingError, TicketError)
+from trytond.pool import Pool
+from trytond.tests.test_tryton import _DBTestCase, with_transaction
+from trytond.transaction import Transaction
+
+from .tools import (
+    as_user, create_branches, create_product, create_user,
+    valid_resident_id)
+
+
+class TicketTestCase(_DBTestCase):
+    "Test sales tickets and recordings"
+    module = 'dualrec_core'
+
+    def _setup(self):
+        company = create_company()
+        branches = create_branches(company)
+        users = {
+            'sales': create_user('sales', company, 'group_dualrec_sales',
+                branches['P1-C1-O1'], 'S1'),
+            'sales_b': create_user('sales_b', company, 'group_dualrec_sales',
+                branches['P1-C1-O2'], 'S2'),
+            'reviewer': create_user('reviewer', company,
+                'group_dualrec_reviewer', branches['P1-C1'], 'R1'),
+            'reviewer_p2': create_user('reviewer_p2', company,
+                'group_dualrec_reviewer', branches['P2'], 'R2'),
+            }
+        product = create_product(company)
+        return company, branches, users, product
+
+    def _ticket(self, user, product, **values):
+        Ticket = Pool().get('dualrec.ticket')
+        with as_user(user):
+            ticket, = Ticket.create([{
+                        'task_number': 'T-1', 'product': product.id,
+                        'policyholder_name': "张三",
+                        'id_type': 'resident_id',
+                        'id_number': valid_resident_id(),
+                        'phone': '138 1234 5678',
+                        **values}])
+        return Ticket(ticket.id)
+
+    def _recording(self, ticket, status='ready'):
+        Recording = Pool().get('dualrec.recording')
+        recording, = Recording.create([{
+                    'ticket': ticket.id, 'status': status}])
+        return recording
+
+    @with_transaction()
+    def test_ticket_defaults(self):
+        "A new ticket takes its number, branch and employee number"
+        company, branches, users, product = self._setup()
+        with set_company(company):
+            ticket = self._ticket(users['sales'], product)
+        self.assertRegex(ticket.number, r'^SR\d{6}\d{6}$')
+        self.assertEqual(ticket.branch, branches['P1-C1-O1'])
+        self.assertEqual(ticket.salesperson, users['sales'])
+        self.assertEqual(ticket.employee_number, 'S1')
+        self.assertEqual(ticket.state, 'draft')
+        # born 1949-12-31: the age comes from the ID number
+        self.assertEqual(ticket.applicant_age,
+            dt.date.today().year - 1950 + (
+                1 if dt.date.today() >= dt.date(dt.date.today().year, 12, 31)
+                else 0))
+
+    @with_transaction()
+    def test_personal_data_encrypted_and_masked(self):
+        "ID and phone numbers are stored encrypted and shown masked"
+        Ticket = Pool().get('dualrec.ticket')
+        company, branches, users, product = self._setup()
+        number = valid_resident_id()
+        with set_company(company):
+            ticket = self._ticket(users['sales'], product)
+        self.assertEqual(ticket.id_number,
+            number[:3] + '*' * 11 + number[-4:])
+        self.assertEqual(ticket.phone, '138****5678')
+        table = Ticket.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(table.id_number_encrypted,
+                table.phone_encrypted, table.id_number_index,
+                where=table.id == ticket.id))
+        row = cursor.fetchone()
+        for value in row:
+            self.assertNotIn(number, value)
+            self.assertNotIn('13812345678', value)
+        self.assertTrue(row[0].startswith('v1.'))
+
+    @with_transaction()
+    def test_personal_data_search_exact(self):
+        "Personal data is found by its exact value only"
+        Ticket = Pool().get('dualrec.ticket')
+        company, branches, users, product = self._setup()
+        with set_company(company):
+            ticket = self._ticket(users['sales'], product)
+            other = self._ticket(users['sales'], product,
+                id_number=valid_resident_id(sequence='003'),
+                phone='13900000000')
+            self.assertEqual(Ticket.search(
+                    [('id_number', '=', valid_resident_id().lower())]),
+                [ticket])
+            self.assertEqual(
+                Ticket.search([('phone', '=', '+86 139-0000-0000')]),
+                [other])
+            self.assertEqual(
+                Ticket.search([('phone', '=', '13800000000')]), [])
+            with self.assertRaises(TicketError):
+                Ticket.search([('id_number', 'ilike', '1101%')])
+
+    @with_transaction()
+    def test_invalid_personal_data_refused(self):
+        "A wrong ID or phone number is refused and nothing is created"
+        Ticket = Pool().get('dualrec.ticket')
+        company, branches, users, product = self._setup()
+        good = valid_resident_id()
+        bad_check = good[:-1] + ('0' if good[-1] != '0' else '1')
+        with set_company(company):
+            for values in [
+                    {'id_number': bad_check},
+                    {'id_number': '110105194902300021'},
+                    {'id_number': good[:15]},
+                    {'id_type': 'passport', 'id_number': 'ABC'},
+                    {'phone': '12345'},
+                    ]:
+                with self.subTest(values=values):
+                    with self.assertRaises(TicketError):
+                        self._ticket(users['sales'], product, **values)
+            self.assertEqual(Ticket.search([]), [])
+
+    @with_transaction()
+    def test_unmask_is_restricted_and_audited(self):
+        "Only the unmask right shows personal data, and it is logged"
+        pool = Pool()
+        Ticket = pool.get('dualrec.ticket')
+        AuditLog = pool.get('dualrec.audit.log')
+        User = pool.get('res.user')
+        ModelData = pool.get('ir.model.data')
+        company, branches, users, product = self._setup()
+        with set_company(company):
+            ticket = self._ticket(users['sales'], product)
+            with as_user(users['sales']), self.assertRaises(AccessError):
+                Ticket.unmask([Ticket(ticket.id)])
+            User.write([users['reviewer']], {'groups': [('add', [
+                                ModelData.get_id('dualrec_core',
+                                    'group_dualrec_unmask')])]})
+            with as_user(users['reviewer']):
+                plain = Ticket.unmask([Ticket(ticket.id)])
+            self.assertEqual(plain[ticket.id], {
+                    'id_number': valid_resident_id(),
+                    'phone': '13812345678'})
+            entry, = AuditLog.search([('action', '=', 'unmask')])
+            self.assertEqual(entry.user, users['reviewer'])
+            self.assertEqual(entry.record_id, ticket.id)
+            self.assertEqual(entry.field_names, 'id_number,phone')
+
+    @with_transaction()
+    def test_ticket_rules(self):
+        "Salespeople see their tickets, reviewers those of their branches"
+        Ticket = Pool().get('dualrec.ticket')
+        company, branches, users, product = self._setup()
+        with set_company(company):
+            mine = self._ticket(users['sales'], product)
+            theirs = self._ticket(users['sales_b'], product)
+            with as_user(users['sales']):
+                self.assertEqual(Ticket.search([]), [mine])
+                with self.assertRaises(AccessError):
+                    Ticket.read([theirs.id], ['number'])
+                with self.assertRaises(AccessError):
+                    Ticket.write([Ticket(theirs.id)], {'task_number': 'X'})
+            with as_user(users['reviewer']):
+                self.assertEqual(set(Ticket.search([])), {mine, theirs})
+                with self.assertRaises(AccessError):
+                    Ticket.write([Ticket(mine.id)], {'task_number': 'X'})
+            with as_user(users['reviewer_p2']):
+                self.assertEqual(Ticket.search([]), [])
+
+    @with_transaction()
+    def test_ticket_workflow(self):
+        "Submit needs a ready recording; a rejected ticket is re-recorded"
+        pool = Pool()
+        Ticket = pool.get('dualrec.ticket')
+        company, branches, users, product = self._setup()
+        with set_company(company):
+            ticket = self._ticket(users['sales'], product)
+            first = self._recording(ticket, status='processing')
+            Ticket.record([ticket])
+            self.assertEqual(ticket.state, 'recorded')
+            with as_user(users['sales']), self.assertRaises(UserError):
+                Ticket.submit([Ticket(ticket.id)])
+            with self.assertRaises(TicketError):
+                Ticket.submit([ticket])
+            first.status = 'ready'
+            first.save()
+            with as_user(users['sales']):
+                Ticket.submit([Ticket(ticket.id)])
+            ticket = Ticket(ticket.id)
+            self.assertEqual(ticket.state, 'pending')
+            Ticket.reject([ticket], "The customer is out of frame")
+            self.assertEqual(ticket.state, 'rejected')
+            second = self._recording(ticket)
+            Ticket.record([ticket])
+            Ticket.submit([ticket])
+            Ticket.approve([ticket])
+            ticket = Ticket(ticket.id)
+            self.assertEqual(ticket.state, 'approved')
+            self.assertEqual([r.version for r in ticket.recordings], [2, 1])
+            self.assertEqual(ticket.recording, second)
+
+    @with_transaction()
+    def test_recordings_cannot_be_deleted(self):
+        "A recording is evidence: nobody deletes it, nor its draft ticket"
+        pool = Pool()
+        Ticket = pool.get('dualrec.ticket')
+        Recording = pool.get('dualrec.recording')
+        company, branches, users, product = self._setup()
+        with set_company(company):
+            ticket = self._ticket(users['sales'], product)
+            recording = self._recording(ticket)
+            with self.assertRaises(RecordingError):
+                Recording.delete([recording])
+            with as_user(users['sales']):
+                with self.assertRaises(AccessError):
+                    Recording.write([Recording(recording.id)],
+                        {'status': 'failed'})
+                with self.assertRaises(AccessError):
+                    Recording.create([{'ticket': ticket.id}])
+            with as_user(users['sales_b']), self.assertRaises(AccessError):
+                Recording.read([recording.id], ['status'])
+            with self.assertRaises(TicketError):
+                Ticket.delete([ticket])
+            draft = self._ticket(users['sales'], product)
+            with as_user(users['sales']):
+                Ticket.delete([Ticket(draft.id)])
+
+    @with_transaction()
+    def test_recording_required(self):
+        "Long-term life sold outside banks is mandatory from age 60"
+        company, branches, users, product = self._setup()
+        agency = create_product(company, 'AG', channel='agency',
+            script_nodes=0)
+        with set_company(company):
+            young = self._ticket(users['sales'], agency, applicant_age=40)
+            old = self._ticket(users['sales'], agency, applicant_age=60)
+            bank = self._ticket(users['sales'], product, applicant_age=30)
+        self.assertFalse(young.recording_required)
+        self.assertTrue(old.recording_required)
+        self.assertTrue(bank.recording_required)
+
+
+del _DBTestCase

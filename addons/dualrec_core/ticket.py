@@ -1,0 +1,482 @@
+# This file is part of the dualrec suite.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+import datetime as dt
+from functools import lru_cache
+
+from trytond.i18n import gettext
+from trytond.model import (
+    Index, ModelSQL, ModelView, Unique, Workflow, fields)
+from trytond.model.exceptions import AccessError
+from trytond.pool import Pool
+from trytond.pyson import Bool, Eval, If
+from trytond.rpc import RPC
+from trytond.transaction import Transaction
+from trytond.wizard import Button, StateView, Wizard
+
+from . import pii, rules
+from .audit import AuditMixin
+from .configuration import pii_master_key
+from .exceptions import PIIKeyError, TicketError
+
+STATES = [
+    ('draft', "Draft"),
+    ('recorded', "Recorded"),
+    ('pending', "Pending Review"),
+    ('approved', "Completed"),
+    ('rejected', "Rejected"),
+    ]
+PAYMENT_METHODS = [
+    ('single', "Single Premium"),
+    ('annual', "Annual"),
+    ('semiannual', "Semi-annual"),
+    ('quarterly', "Quarterly"),
+    ('monthly', "Monthly"),
+    ]
+# The fields that hold personal data: (shown field, kind of blind index).
+PII_FIELDS = {
+    'id_number': 'id_number',
+    'phone': 'phone',
+    }
+EDITABLE = ['draft', 'recorded', 'rejected']
+
+
+@lru_cache(maxsize=4)
+def _keys(master):
+    return pii.derive_keys(pii.load_master_key(master))
+
+
+def pii_keys():
+    "Return the (encryption, index) keys derived from the master key."
+    master = pii_master_key()
+    if not master:
+        raise PIIKeyError(gettext('dualrec_core.msg_pii_key_missing'))
+    try:
+        return _keys(master)
+    except pii.PIIError:
+        raise PIIKeyError(gettext('dualrec_core.msg_pii_key_missing'))
+
+
+def pii_message(error):
+    "Return the translated text of a pii.PIIError."
+    return gettext(f'dualrec_core.msg_pii_{error.code}', **error.params)
+
+
+class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
+    __string__ = "Sales Ticket"
+    __name__ = 'dualrec.ticket'
+    _rec_name = 'number'
+
+    _states = {
+        'readonly': ~Eval('state').in_(EDITABLE),
+        }
+
+    number = fields.Char("Number", readonly=True,
+        help="The number of the ticket, given when it is created.")
+    company = fields.Many2One('company.company', "Company", required=True,
+        ondelete='RESTRICT', states={'readonly': True},
+        help="The company that sells.")
+    task_number = fields.Char("Task Number", required=True, strip=True,
+        states=_states,
+        help="The number of the sales task or application form.")
+    branch = fields.Many2One('dualrec.branch', "Branch", required=True,
+        ondelete='RESTRICT', states=_states,
+        domain=[('company', '=', Eval('company', -1))],
+        help="The branch where the sale takes place.")
+    product = fields.Many2One('dualrec.product', "Product", required=True,
+        ondelete='RESTRICT', states=_states,
+        domain=[('company', '=', Eval('company', -1))],
+        help="The product sold.")
+    product_type = fields.Function(fields.Many2One(
+            'dualrec.product.type', "Product Type",
+            help="The type of the product sold."),
+        'on_change_with_product_type')
+    script = fields.Many2One('dualrec.script', "Script", readonly=True,
+        ondelete='RESTRICT',
+        help="The script version the recording followed.")
+    insurance_period = fields.Char("Insurance Period", states=_states,
+        help="The insurance period, e.g. \"10 years\" or \"whole life\".")
+    payment_method = fields.Selection(
+        [(None, "")] + PAYMENT_METHODS, "Payment Method", sort=False,
+        states=_states, help="How the premium is paid.")
+    salesperson = fields.Many2One('res.user', "Salesperson", required=True,
+        ondelete='RESTRICT', states={'readonly': True},
+        help="The user who sells and records.")
+    employee_number = fields.Char("Employee Number", states=_states,
+        help="The salesperson's employee number.")
+    policyholder_name = fields.Char("Policyholder", required=True,
+        strip=True, states=_states, help="The name of the policyholder.")
+    id_type = fields.Selection(pii.ID_TYPES, "ID Type", required=True,
+        states=_states, help="The policyholder's identity document.")
+    id_number = fields.Function(fields.Char("ID Number", states=_states,
+            help="The number of the identity document; shown masked."),
+        'get_masked', setter='set_pii', searcher='search_pii')
+    id_number_encrypted = fields.Char("ID Number (encrypted)", readonly=True)
+    id_number_index = fields.Char("ID Number (index)", readonly=True)
+    phone = fields.Function(fields.Char("Phone", states=_states,
+            help="The policyholder's phone number; shown masked."),
+        'get_masked', setter='set_pii', searcher='search_pii')
+    phone_encrypted = fields.Char("Phone (encrypted)", readonly=True)
+    phone_index = fields.Char("Phone (index)", readonly=True)
+    applicant_age = fields.Integer("Applicant Age", states=_states,
+        domain=[If(Bool(Eval('applicant_age')),
+                [('applicant_age', '>=', 0), ('applicant_age', '<', 130)],
+                [])],
+        help="The applicant's age in years; from 60 the recording is "
+        "mandatory for long-term personal insurance.")
+    recording_required = fields.Function(fields.Boolean(
+            "Recording Required",
+            help="CIRC [2017] No. 54 requires this sale to be recorded."),
+        'get_recording_required')
+    state = fields.Selection(STATES, "State", readonly=True, required=True,
+        sort=False, help="Where the ticket is in its review.")
+    recordings = fields.One2Many('dualrec.recording', 'ticket', "Recordings",
+        readonly=True, help="Every recording version of the ticket.")
+    recording = fields.Function(fields.Many2One(
+            'dualrec.recording', "Current Recording",
+            help="The latest recording version."),
+        'get_recording')
+    recording_status = fields.Function(fields.Selection(
+            'get_recording_statuses', "Recording Status",
+            help="The status of the latest recording."),
+        'get_recording_status')
+    review_comment = fields.Text("Review Comment", readonly=True,
+        help="The reviewer's comment on the latest decision.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.__rpc__['unmask'] = RPC(readonly=False, instantiate=0)
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('number_unique', Unique(t, t.company, t.number),
+                'dualrec_core.msg_ticket_number_unique'),
+            ]
+        cls._sql_indexes.update({
+                Index(t, (t.id_number_index, Index.Equality())),
+                Index(t, (t.phone_index, Index.Equality())),
+                Index(t, (t.state, Index.Equality())),
+                })
+        cls._order = [('id', 'DESC')]
+        cls._transitions |= {
+            ('draft', 'recorded'),
+            ('recorded', 'recorded'),
+            ('rejected', 'recorded'),
+            ('recorded', 'pending'),
+            ('pending', 'approved'),
+            ('pending', 'rejected'),
+            }
+        cls._buttons.update({
+                'submit': {
+                    'invisible': Eval('state') != 'recorded',
+                    'readonly': Eval('recording_status') != 'ready',
+                    'depends': ['state', 'recording_status'],
+                    },
+                })
+
+    @staticmethod
+    def default_company():
+        return Transaction().context.get('company')
+
+    @staticmethod
+    def default_state():
+        return 'draft'
+
+    @staticmethod
+    def default_id_type():
+        return 'resident_id'
+
+    @staticmethod
+    def default_salesperson():
+        return Transaction().user or None
+
+    @classmethod
+    def default_branch(cls):
+        User = Pool().get('res.user')
+        return User.get_dualrec_branch()
+
+    @classmethod
+    def default_employee_number(cls):
+        User = Pool().get('res.user')
+        user = Transaction().user
+        return User(user).employee_number if user else None
+
+    @fields.depends('product')
+    def on_change_with_product_type(self, name=None):
+        return self.product.type_ if self.product else None
+
+    def get_recording_required(self, name):
+        product = self.product
+        return rules.recording_mandatory(product.category,
+            product.period_class, product.channel, self.applicant_age)
+
+    @classmethod
+    def get_recording(cls, tickets, name):
+        pool = Pool()
+        Recording = pool.get('dualrec.recording')
+        result = {t.id: None for t in tickets}
+        for recording in Recording.search([
+                    ('ticket', 'in', [t.id for t in tickets]),
+                    ], order=[('version', 'ASC')]):
+            result[recording.ticket.id] = recording.id
+        return result
+
+    @classmethod
+    def get_recording_statuses(cls):
+        pool = Pool()
+        Recording = pool.get('dualrec.recording')
+        return [(None, "")] + Recording.fields_get(
+            ['status'])['status']['selection']
+
+    def get_recording_status(self, name):
+        return self.recording.status if self.recording else None
+
+    # Personal data: stored encrypted and indexed, shown masked.
+
+    @classmethod
+    def _pii_normalize(cls, name, value, id_type):
+        if name == 'id_number':
+            return pii.validate_id_number(id_type, value)
+        return pii.validate_phone(value)
+
+    @classmethod
+    def _pii_mask(cls, name, value):
+        return (pii.mask_id_number(value) if name == 'id_number'
+            else pii.mask_phone(value))
+
+    def _pii_associated(self, name):
+        # binds the ciphertext to its ticket and field: a ciphertext copied
+        # to another ticket or field does not decrypt
+        return f'{self.__name__},{self.id},{name}'.encode()
+
+    def _pii_plain(self, name):
+        token = getattr(self, f'{name}_encrypted')
+        if not token:
+            return None
+        enc_key, _ = pii_keys()
+        try:
+            return pii.decrypt_value(
+                enc_key, token, self._pii_associated(name))
+        except pii.PIIError as error:
+            raise TicketError(pii_message(error)) from error
+
+    @classmethod
+    def get_masked(cls, tickets, names):
+        result = {n: {t.id: None for t in tickets} for n in names}
+        for name in names:
+            for ticket in tickets:
+                if getattr(ticket, f'{name}_encrypted'):
+                    result[name][ticket.id] = cls._pii_mask(
+                        name, ticket._pii_plain(name))
+        return result
+
+    @classmethod
+    def set_pii(cls, tickets, name, value):
+        enc_key, index_key = pii_keys()
+        to_write = []
+        for ticket in tickets:
+            if value:
+                try:
+                    plain = cls._pii_normalize(name, value, ticket.id_type)
+                except pii.PIIError as error:
+                    raise TicketError(pii_message(error)) from error
+                values = {
+                    f'{name}_encrypted': pii.encrypt_value(
+                        enc_key, plain, ticket._pii_associated(name)),
+                    f'{name}_index': pii.blind_index(
+                        index_key, PII_FIELDS[name], plain),
+                    }
+                if (name == 'id_number' and ticket.applicant_age is None
+                        and (birth := pii.birth_date_from_id(
+                                ticket.id_type, plain))):
+                    values['applicant_age'] = pii.age_on(
+                        birth, dt.date.today())
+            else:
+                values = {f'{name}_encrypted': None, f'{name}_index': None}
+            to_write.extend(([ticket], values))
+        if to_write:
+            cls.write(*to_write)
+
+    @classmethod
+    def search_pii(cls, name, clause):
+        "Search personal data by exact value only, through its blind index."
+        _, operator, value = clause[:3]
+        if operator in {'=', '!='} and value is None:
+            return [(f'{name}_index', operator, None)]
+        _, index_key = pii_keys()
+        if operator not in {'=', '!='} or not isinstance(value, str):
+            raise TicketError(gettext('dualrec_core.msg_pii_search_exact'))
+        value = value.strip()
+        try:
+            if name == 'id_number':
+                plain = pii.normalize_id_number('other', value)
+            else:
+                plain = pii.validate_phone(value)
+        except pii.PIIError:
+            # an invalid value matches no stored one
+            return [] if operator == '!=' else [('id', '=', None)]
+        return [(f'{name}_index', operator,
+                pii.blind_index(index_key, PII_FIELDS[name], plain))]
+
+    @classmethod
+    def _check_pii_values(cls, values, id_type):
+        "Refuse invalid personal data before anything is written."
+        for name in PII_FIELDS:
+            if values.get(name):
+                try:
+                    cls._pii_normalize(name, values[name], id_type)
+                except pii.PIIError as error:
+                    raise TicketError(pii_message(error)) from error
+
+    @classmethod
+    def create(cls, vlist):
+        for values in vlist:
+            cls._check_pii_values(
+                values, values.get('id_type', cls.default_id_type()))
+        return super().create(vlist)
+
+    @classmethod
+    def write(cls, *args):
+        actions = iter(args)
+        for tickets, values in zip(actions, actions):
+            if set(values) & set(PII_FIELDS):
+                for ticket in tickets:
+                    cls._check_pii_values(
+                        values, values.get('id_type', ticket.id_type))
+        super().write(*args)
+
+    @classmethod
+    def validate_fields(cls, tickets, field_names):
+        super().validate_fields(tickets, field_names)
+        if field_names is None or 'id_type' in field_names:
+            # a change of document type must still fit the number
+            for ticket in tickets:
+                if ticket.id_number_encrypted:
+                    try:
+                        pii.validate_id_number(
+                            ticket.id_type, ticket._pii_plain('id_number'))
+                    except pii.PIIError as error:
+                        raise TicketError(pii_message(error)) from error
+
+    @classmethod
+    def unmask(cls, tickets):
+        """Return the plain personal data of tickets, and log it.
+
+        Only the holders of the unmask right get it; every call is written
+        to the audit log with the fields shown.
+        """
+        pool = Pool()
+        AuditLog = pool.get('dualrec.audit.log')
+        User = pool.get('res.user')
+        ModelData = pool.get('ir.model.data')
+        transaction = Transaction()
+        if transaction.user and transaction.check_access:
+            group = ModelData.get_id('dualrec_core', 'group_dualrec_unmask')
+            if group not in User.get_groups():
+                raise AccessError(gettext('dualrec_core.msg_pii_unmask_denied'))
+        result = {}
+        for ticket in tickets:
+            result[ticket.id] = {
+                name: ticket._pii_plain(name) for name in PII_FIELDS}
+        AuditLog.log('unmask', tickets, field_names=list(PII_FIELDS))
+        return result
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        pool = Pool()
+        Configuration = pool.get('dualrec.configuration')
+        User = pool.get('res.user')
+        values = super().preprocess_values(mode, values)
+        if mode == 'create':
+            if not values.get('number'):
+                values['number'] = Configuration(1).ticket_sequence.get()
+            if not values.get('employee_number') and values.get(
+                    'salesperson'):
+                values['employee_number'] = User(
+                    values['salesperson']).employee_number
+        return values
+
+    @classmethod
+    def copy(cls, tickets, default=None):
+        default = default.copy() if default is not None else {}
+        for name in ['number', 'script', 'recordings', 'review_comment',
+                'id_number_encrypted', 'id_number_index', 'phone_encrypted',
+                'phone_index']:
+            default.setdefault(name, None)
+        default.setdefault('state', 'draft')
+        return super().copy(tickets, default=default)
+
+    @classmethod
+    def check_modification(cls, mode, tickets, values=None, external=False):
+        super().check_modification(
+            mode, tickets, values=values, external=external)
+        if mode == 'delete':
+            for ticket in tickets:
+                if ticket.state != 'draft' or ticket.recordings:
+                    raise TicketError(gettext(
+                            'dualrec_core.msg_ticket_delete',
+                            ticket=ticket.rec_name))
+
+    @classmethod
+    @Workflow.transition('recorded')
+    def record(cls, tickets):
+        "Attach a new recording: called when an upload completes."
+        pass
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('pending')
+    def submit(cls, tickets):
+        "Send the tickets for review; their current recording must be ready."
+        for ticket in tickets:
+            if ticket.recording_status != 'ready':
+                raise TicketError(gettext(
+                        'dualrec_core.msg_ticket_submit_not_ready',
+                        ticket=ticket.rec_name))
+
+    @classmethod
+    @Workflow.transition('approved')
+    def approve(cls, tickets, comment=None):
+        "Complete the tickets; the review module decides when."
+        cls.write(tickets, {'review_comment': comment})
+
+    @classmethod
+    @Workflow.transition('rejected')
+    def reject(cls, tickets, comment):
+        "Send the tickets back to be recorded again."
+        cls.write(tickets, {'review_comment': comment})
+
+
+class TicketUnmask(ModelView):
+    __string__ = "Ticket Personal Data"
+    __name__ = 'dualrec.ticket.unmask.show'
+
+    ticket = fields.Many2One('dualrec.ticket', "Ticket", readonly=True,
+        help="The ticket whose personal data is shown.")
+    policyholder_name = fields.Char("Policyholder", readonly=True,
+        help="The name of the policyholder.")
+    id_number = fields.Char("ID Number", readonly=True,
+        help="The full number of the identity document.")
+    phone = fields.Char("Phone", readonly=True,
+        help="The full phone number.")
+
+
+class ShowPersonalData(Wizard):
+    "Show the plain personal data of a ticket; the display is audited."
+    __string__ = "Show Personal Data"
+    __name__ = 'dualrec.ticket.unmask'
+
+    start = StateView('dualrec.ticket.unmask.show',
+        'dualrec_core.ticket_unmask_show_view_form', [
+            Button("Close", 'end', 'tryton-close', default=True),
+            ])
+
+    def default_start(self, fields):
+        Ticket = Pool().get('dualrec.ticket')
+        ticket = self.record
+        plain = Ticket.unmask([ticket])[ticket.id]
+        return {
+            'ticket': ticket.id,
+            'policyholder_name': ticket.policyholder_name,
+            'id_number': plain['id_number'],
+            'phone': plain['phone'],
+            }

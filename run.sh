@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Set everything up on a fresh machine and start the suite:
+#   ./run.sh                 SQLite database var/db/dualrec.sqlite (default)
+#   ./run.sh --postgresql    PostgreSQL on 127.0.0.1:5432 (or DB=postgresql)
+# A second run keeps the data and starts at once.  See README.md.
+set -euo pipefail
+source "$(dirname "$0")/scripts/lib.sh"
+
+backend=${DB:-sqlite}
+for arg in "$@"; do
+    case "$arg" in
+        --postgresql|--pg) backend=postgresql ;;
+        --sqlite) backend=sqlite ;;
+        -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+        *) die "unknown option '$arg'" ;;
+    esac
+done
+DATABASE=${DATABASE:-dualrec}
+PASSWORD=${DUALREC_ADMIN_PASSWORD:-dualrec2026}
+export DUALREC_ADMIN_PASSWORD=$PASSWORD
+
+setup_all
+ensure_pii_key
+use_backend "$backend"
+cd "$ROOT"
+"$PY" scripts/setup_db.py -c "${CONF[@]}" -d "$DATABASE" --demo
+
+listen=$("$PY" - "${CONF[@]}" <<'PYEOF'
+import sys
+from trytond import config
+config.update_etc(sys.argv[1:])
+print(config.get('web', 'listen'))
+PYEOF
+)
+cat <<MSG
+
+  Dual recording suite on ${backend}, database "${DATABASE}"
+  Web client:  http://${listen}/   (use localhost: the login cookie needs it or https)
+
+  Demo logins (password: ${PASSWORD})
+    admin     Tryton administrator
+    sysadmin  系统管理员 / system administrator
+    sales     业务员 / salesperson        (广州天河营业部)
+    sales2    业务员 / salesperson        (深圳福田营业部)
+    reviewer  审核员 / reviewer           (广州中心支公司)
+    qc        质检员 / QC inspector       (广东分公司)
+    manager   经理 / manager              (广东分公司)
+    finance   财务 / finance              (广东分公司)
+
+MSG
+exec "$VENV/bin/trytond" -c "${CONF[@]}" -d "$DATABASE" ${TRYTOND_ARGS:-}

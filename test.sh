@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Set everything up as run.sh does, then run the whole test suite:
+#   ./test.sh                    on SQLite (in memory)
+#   DB=postgresql ./test.sh      on PostgreSQL at 127.0.0.1:5432
+#   ./test.sh MODULE...          only these test modules (dotted names)
+# Ends with unittest's summary line; exits non-zero on any failure.
+set -euo pipefail
+shopt -s nullglob
+source "$(dirname "$0")/scripts/lib.sh"
+
+setup_all
+ensure_browser
+use_backend "${DB:-sqlite}"
+cd "$ROOT"
+
+# The test database caches are keyed by trytond on the module names only:
+# key them by the content of the addons too, or a changed schema is missed.
+hash=$("$PY" -c 'import sys; sys.path.insert(0, "scripts"); import setup_db; print(setup_db.addons_hash()[:12])')
+export TRYTOND_CONFIG=
+if [ "$BACKEND" = sqlite ]; then
+    export TRYTOND_DATABASE_URI="sqlite://"
+    export DB_NAME=":memory:"
+    export DB_CACHE="$ROOT/var/dbcache/sqlite-$hash"
+    find "$ROOT/var/dbcache" -mindepth 1 -maxdepth 1 -name 'sqlite-*' \
+        ! -name "sqlite-$hash" -exec rm -rf {} + 2>/dev/null || true
+else
+    export TRYTOND_DATABASE_URI=$("$PY" - "${CONF[@]}" <<'PYEOF'
+import sys
+from trytond import config
+config.update_etc(sys.argv[1:])
+print(config.get('database', 'uri'))
+PYEOF
+)
+    export DB_NAME="test_dualrec_$$"
+    export DB_CACHE="postgresql://"
+    "$PY" scripts/pg_cache.py "$TRYTOND_DATABASE_URI" --clean "$hash"
+fi
+export TRYTOND_DATABASE__PATH="$ROOT/var/testdb"
+mkdir -p "$TRYTOND_DATABASE__PATH" "$ROOT/test-artifacts"
+export DUALREC_TEST_BACKEND=$BACKEND
+# a key for the test databases only, never for real data
+export DUALREC_PII_KEY=${DUALREC_TEST_PII_KEY:-$(printf '5eed%.0s' {1..16})}
+
+if [ $# -gt 0 ]; then
+    tests=("$@")
+else
+    mapfile -t tests < <(
+        for f in addons/dualrec_*/tests/test_*.py; do
+            m=${f#addons/}; m=${m%.py}; echo "trytond.modules.${m//\//.}"
+        done
+        for f in tests/test_*.py; do m=${f%.py}; echo "${m//\//.}"; done)
+fi
+say "running ${#tests[@]} test modules on $BACKEND"
+status=0
+"$PY" -m unittest "${tests[@]}" || status=$?
+if [ "$BACKEND" = postgresql ]; then
+    "$PY" scripts/pg_cache.py "$TRYTOND_DATABASE_URI" --drop "$DB_NAME" || true
+    "$PY" scripts/pg_cache.py "$TRYTOND_DATABASE_URI" --mark "$hash" || true
+fi
+exit $status
