@@ -62,9 +62,7 @@ root = {ROOT / 'var' / 'www'}
             return self._start()
         except Exception:
             # the log goes with the directory: show it before
-            self.log.flush()
-            sys.stderr.write((self.directory / 'trytond.log').read_text(
-                    errors='replace')[-4000:])
+            sys.stderr.write(self.log_tail())
             self.stop()
             raise
 
@@ -88,6 +86,16 @@ root = {ROOT / 'var' / 'www'}
             except OSError:
                 time.sleep(0.3)
         raise RuntimeError(f"trytond did not answer: see {self.log.name}")
+
+    def log_tail(self, size=4000):
+        "The end of the server's log, to explain a failure"
+        if not self.log.closed:
+            self.log.flush()
+        try:
+            return (self.directory / 'trytond.log').read_text(
+                errors='replace')[-size:]
+        except OSError:
+            return ''
 
     def stop(self):
         if self.process and self.process.poll() is None:

@@ -1,6 +1,7 @@
 # This file is part of the dualrec suite.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
 """The staff web client (sao) in headless Chromium, as a user sees it."""
+import sys
 import unittest
 from pathlib import Path
 
@@ -30,26 +31,55 @@ class WebClientTestCase(unittest.TestCase):
         ARTIFACTS.mkdir(exist_ok=True)
 
     def login(self, page, login):
+        "Log in through sao's two dialogs and wait for the menu"
         page.goto(self.server.url + '/')
         page.fill('input#login', login)
         page.click('button[type=submit]')
         page.wait_for_selector('input[type=password]', state='visible')
         page.fill('input[type=password]', PASSWORD)
         page.keyboard.press('Enter')
+        # the first login loads the whole client: be patient on a busy CI
+        page.wait_for_selector(
+            '#menu tbody tr', state='visible', timeout=90000)
+
+    def new_page(self, name):
+        """A page whose screenshot, text and server log are kept when the
+        test fails, to see what the user saw"""
+        page = self.browser.new_page(viewport={'width': 1366, 'height': 768})
+        # a loaded 2-core CI machine can be slow: wait long, fail clearly
+        page.set_default_timeout(60000)
+        messages = []
+        page.on('console', lambda m: messages.append(f'{m.type}: {m.text}'))
+        page.on('pageerror', lambda e: messages.append(f'error: {e}'))
+        page.on('requestfailed', lambda r: messages.append(
+                f'failed: {r.method} {r.url} {r.failure}'))
+
+        def close():
+            # cleanups run in a fresh part of the outcome: ask the result
+            result = self._outcome.result
+            if any(test is self for test, _ in
+                    result.errors + result.failures):
+                page.screenshot(path=str(ARTIFACTS / f'{name}_failure.png'))
+                sys.stderr.write('\n--- page text ---\n'
+                    + page.inner_text('body')[:2000]
+                    + '\n--- console ---\n' + '\n'.join(messages[-30:])
+                    + '\n--- server log ---\n' + self.server.log_tail())
+            page.close()
+        self.addCleanup(close)
+        return page
 
     def test_branch_tree_in_chinese(self):
         "The zh_CN administrator browses the branch tree with Chinese menus"
-        page = self.browser.new_page(viewport={'width': 1366, 'height': 768})
-        self.addCleanup(page.close)
+        page = self.new_page('branch_tree')
         self.login(page, 'sysadmin')
         menu = page.locator('.menu-tree, #menu').first
-        menu.get_by_text('双录管理', exact=True).wait_for(timeout=30000)
+        menu.get_by_text('双录管理', exact=True).wait_for()
         menu.get_by_text('双录管理', exact=True).click()
         menu.get_by_text('组织机构', exact=True).click()
         province = page.locator('tr', has_text='广东分公司').first
-        province.wait_for(timeout=30000)
+        province.wait_for()
         province.locator('.expander').click()
-        page.get_by_text('广州中心支公司', exact=True).wait_for(timeout=30000)
+        page.get_by_text('广州中心支公司', exact=True).wait_for()
         page.screenshot(path=str(ARTIFACTS / 'branch_tree_zh_CN.png'))
 
         body = page.inner_text('body')
@@ -59,3 +89,27 @@ class WebClientTestCase(unittest.TestCase):
         self.assertNotIn('Dual Recording', body)
         self.assertGreater(
             Path(ARTIFACTS / 'branch_tree_zh_CN.png').stat().st_size, 10000)
+
+    def test_salesperson_tickets_masked(self):
+        "The salesperson sees only his tickets, personal data masked"
+        page = self.new_page('sales_tickets')
+        self.login(page, 'sales')
+        menu = page.locator('#menu')
+        menu.get_by_text('双录管理', exact=True).click()
+        menu.get_by_text('业务单据', exact=True).click()
+        row = page.locator('tr', has_text='陈国强').first
+        row.wait_for()
+        page.screenshot(path=str(ARTIFACTS / 'sales_tickets_zh_CN.png'))
+
+        body = page.inner_text('body')
+        for label in ['全部', '待录制', '待审核', '已驳回', '已完成',
+                '投保人', '证件号码', '草稿']:
+            with self.subTest(label=label):
+                self.assertIn(label, body)
+        # masked: the salesperson has no unmask right
+        self.assertIn('440***********0013', body)
+        self.assertNotIn('440106195803120013', body)
+        self.assertNotIn('13800138000', body)
+        # the other salesperson's ticket stays out of sight
+        self.assertIn('黄晓梅', body)
+        self.assertNotIn('周建华', body)

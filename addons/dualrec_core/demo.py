@@ -10,6 +10,7 @@ only when they ask for it.  Every user gets the same password, printed by
 from decimal import Decimal
 
 from proteus import Model
+from proteus.config import get_config
 
 # The verbatim opening prompt of CIRC notice 保监消保〔2017〕265号.
 OPENING_PROMPT = (
@@ -91,6 +92,17 @@ LIFE_SCRIPT = [
         "请问您对以上内容是否已经清楚？客户回答：清楚。"),
     ]
 
+# login, product index, task number, policyholder, resident ID
+# (valid check digits), phone, age, insurance period, payment method
+TICKETS = [
+    ('sales', 0, 'TB2026110001', "陈国强", '440106195803120013',
+        '13800138000', 68, "终身", 'annual'),
+    ('sales', 0, 'TB2026110002', "黄晓梅", '440104198507200028',
+        '13912345678', 41, "终身", 'single'),
+    ('sales2', 0, 'TB2026110003', "周建华", '440304197002150017',
+        '13600001111', 56, "终身", 'annual'),
+    ]
+
 
 def loaded():
     "Tell whether the demo company exists already."
@@ -166,3 +178,23 @@ def load(password):
             speaker=speaker, min_seconds=seconds, text=text,
             confirmation_required=True)
     script.save()
+
+    # a few tickets waiting to be recorded, entered by the salespersons
+    # themselves (nobody else may create them)
+    Ticket = Model.get('dualrec.ticket')
+    config = get_config()
+    admin_id = config.user
+    salespersons = {u.login: u.id for u in User.find(
+            [('login', 'in', [t[0] for t in TICKETS])])}
+    try:
+        for (login, product, task, name, id_number, phone, age, period,
+                payment) in TICKETS:
+            config.user = salespersons[login]
+            with config.set_context(User.get_preferences(True, {})):
+                Ticket(product=Product(products[product].id),
+                    task_number=task, policyholder_name=name,
+                    id_type='resident_id', id_number=id_number, phone=phone,
+                    applicant_age=age, insurance_period=period,
+                    payment_method=payment).save()
+    finally:
+        config.user = admin_id

@@ -10,7 +10,7 @@ from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 from trytond.transaction import Transaction
 
-from .tools import as_user, create_branches, create_user
+from .tools import SaoViewsMixin, as_user, create_branches, create_user
 
 ROLES = ['admin', 'sales', 'reviewer', 'qc', 'manager', 'finance']
 # What each role may do on each model: r(ead) w(rite) c(reate) d(elete).
@@ -25,7 +25,8 @@ PERMISSIONS = {
     }
 
 
-class DualrecCoreTestCase(CompanyTestMixin, ModuleTestCase):
+class DualrecCoreTestCase(
+        SaoViewsMixin, CompanyTestMixin, ModuleTestCase):
     "Test Dual Recording Core module"
     module = 'dualrec_core'
 

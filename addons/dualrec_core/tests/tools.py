@@ -3,9 +3,14 @@
 """Fixtures shared by the tests of the dualrec modules (inside a
 ``with_transaction`` test)."""
 import os
+import re
 from contextlib import contextmanager
+from pathlib import Path
+
+from lxml import etree
 
 from trytond.pool import Pool
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
 # A key for tests only: personal data needs one (see configuration.py).
@@ -91,3 +96,46 @@ def create_product(company, code='P', type_='product_type_life',
                                     } for i in range(script_nodes)])],
                     }])
     return product
+
+
+def _sao_widgets():
+    """The widget names sao draws, per view type, read from the sao the
+    project installs (package.json): a view using anything else leaves the
+    web client stuck on "processing"."""
+    for parent in Path(__file__).resolve().parents:
+        dist = parent / 'node_modules' / 'tryton-sao' / 'dist' / 'tryton-sao.js'
+        if dist.exists():
+            break
+    else:
+        return None
+    source = dist.read_text()
+    widgets = {}
+    for view_type, parser in [('tree', 'Tree'), ('form', 'Form')]:
+        block = re.search(r'Sao\.View\.%sXMLViewParser\.WIDGETS = \{(.*?)\};'
+            % parser, source, re.S).group(1)
+        widgets[view_type] = set(re.findall(r"'(\w+)':", block))
+    return widgets
+
+
+class SaoViewsMixin:
+    "Check that every view of the module can be drawn by sao"
+
+    @with_transaction()
+    def test_views_drawable_by_sao(self):
+        "Every field of the module's views has a widget sao draws"
+        widgets = _sao_widgets()
+        if widgets is None:
+            self.skipTest("sao is not installed (npm ci)")
+        pool = Pool()
+        View = pool.get('ir.ui.view')
+        for view in View.search([
+                    ('module', '=', self.module),
+                    ('type', 'in', list(widgets)),
+                    ]):
+            Model = pool.get(view.model)
+            result = Model.fields_view_get(view_id=view.id)
+            for node in etree.fromstring(result['arch']).iter('field'):
+                name = node.get('name')
+                widget = node.get('widget') or result['fields'][name]['type']
+                with self.subTest(view=view.name, field=name):
+                    self.assertIn(widget, widgets[view.type])
