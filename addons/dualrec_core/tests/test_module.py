@@ -224,6 +224,33 @@ class DualrecCoreTestCase(
             for role in ROLES}
 
     @with_transaction()
+    def test_role_menus(self):
+        "Tryton's party menu is hidden from the roles that sell and check"
+        pool = Pool()
+        Menu = pool.get('ir.ui.menu')
+        ModelData = pool.get('ir.model.data')
+        party = ModelData.get_id('party', 'menu_party')
+        core = ModelData.get_id('dualrec_core', 'menu_dualrec')
+        expected = {
+            'admin': {party, core},
+            'sales': {core},
+            'reviewer': {core},
+            'qc': {core},
+            'manager': {party, core},
+            'finance': {party, core},
+            }
+        company = create_company()
+        with set_company(company):
+            branches = create_branches(company)
+            users = self._role_users(company, branches)
+            for role, menus in expected.items():
+                with self.subTest(role=role), as_user(users[role]):
+                    visible = {m.id for m in Menu.search(
+                            [('parent', '=', None)])}
+                    self.assertEqual(
+                        visible & {party, core}, menus)
+
+    @with_transaction()
     def test_role_permissions(self):
         "Each role may do what it needs on the core models and nothing more"
         pool = Pool()
