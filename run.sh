@@ -21,6 +21,7 @@ export DUALREC_ADMIN_PASSWORD=$PASSWORD
 
 setup_all
 ensure_pii_key
+ensure_media_keys
 use_backend "$backend"
 cd "$ROOT"
 "$PY" scripts/setup_db.py -c "${CONF[@]}" -d "$DATABASE" --demo
@@ -48,4 +49,15 @@ cat <<MSG
     finance   财务 / finance              (广东分公司)
 
 MSG
-exec "$VENV/bin/trytond" -c "${CONF[@]}" -d "$DATABASE" ${TRYTOND_ARGS:-}
+# The media pipeline runs in a worker, never in a web request: trytond-worker
+# on PostgreSQL, the polling worker of dualrec_core on SQLite (where
+# trytond-worker cannot run).  It stops with the server.
+if [ "$backend" = postgresql ]; then
+    "$VENV/bin/trytond-worker" -c "${CONF[@]}" -d "$DATABASE" -n 1 &
+else
+    "$PY" -m trytond.modules.dualrec_core.worker -c "${CONF[@]}" \
+        -d "$DATABASE" &
+fi
+worker=$!
+trap 'kill $worker 2>/dev/null || true' EXIT
+"$VENV/bin/trytond" -c "${CONF[@]}" -d "$DATABASE" ${TRYTOND_ARGS:-}

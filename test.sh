@@ -40,6 +40,9 @@ mkdir -p "$TRYTOND_DATABASE__PATH" "$ROOT/test-artifacts"
 export DUALREC_TEST_BACKEND=$BACKEND
 # a key for the test databases only, never for real data
 export DUALREC_PII_KEY=${DUALREC_TEST_PII_KEY:-$(printf '5eed%.0s' {1..16})}
+export DUALREC_MEDIA_KEYS="ktest:$(printf 'a11e%.0s' {1..16})"
+unset DUALREC_EVIDENCE_KEY_FILE DUALREC_MEDIA_KEY_ACTIVE
+export DUALREC_EVIDENCE_KEY=dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdHRlc3Q=  # base64 of a 32-byte test seed
 
 if [ $# -gt 0 ]; then
     tests=("$@")

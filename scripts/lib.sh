@@ -100,6 +100,27 @@ ensure_pii_key() {
     export DUALREC_PII_KEY
 }
 
+# Likewise the media master keys ("id:key", see envelope.py) and the
+# institution's key that signs the evidence manifests.
+ensure_media_keys() {
+    mkdir -p "$ROOT/var/secrets" && chmod 700 "$ROOT/var/secrets"
+    if [ -z "${DUALREC_MEDIA_KEYS:-}" ]; then
+        local file="$ROOT/var/secrets/media.keys"
+        if [ ! -s "$file" ]; then
+            (umask 077 && "$PY" -c 'import secrets, datetime; print(f"k{datetime.date.today():%Y%m}:" + secrets.token_hex(32))' > "$file")
+        fi
+        DUALREC_MEDIA_KEYS=$(cat "$file")
+    fi
+    export DUALREC_MEDIA_KEYS
+    if [ -z "${DUALREC_EVIDENCE_KEY:-}${DUALREC_EVIDENCE_KEY_FILE:-}" ]; then
+        local pem="$ROOT/var/secrets/evidence.pem"
+        if [ ! -s "$pem" ]; then
+            "$PY" "$ROOT/addons/dualrec_core/evidence.py" keygen "$pem" >/dev/null
+        fi
+        export DUALREC_EVIDENCE_KEY_FILE=$pem
+    fi
+}
+
 setup_all() {
     ensure_system
     ensure_venv

@@ -28,7 +28,9 @@ def free_port():
 
 class LiveServer:
 
-    def __init__(self):
+    def __init__(self, worker=False):
+        self.worker = worker
+        self.worker_process = None
         self.backend = os.environ.get('DUALREC_TEST_BACKEND', 'sqlite')
         self.directory = Path(tempfile.mkdtemp(prefix='dualrec-e2e-'))
         self.port = free_port()
@@ -76,6 +78,8 @@ root = {ROOT / 'var' / 'www'}
             [str(bin_ / 'trytond'), '-c', *self.config, '-d', self.database],
             env=self._env(), cwd=ROOT,
             stdout=self.log, stderr=subprocess.STDOUT)
+        if self.worker:
+            self.start_worker()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -97,7 +101,46 @@ root = {ROOT / 'var' / 'www'}
         except OSError:
             return ''
 
+    def start_worker(self):
+        "Start the queue worker of the backend (see run.sh)."
+        bin_ = Path(sys.executable).parent
+        if self.backend == 'postgresql':
+            command = [str(bin_ / 'trytond-worker'), '-c', *self.config,
+                '-d', self.database, '-n', '1']
+        else:
+            command = [sys.executable, '-m',
+                'trytond.modules.dualrec_core.worker', '-c', *self.config,
+                '-d', self.database, '--interval', '0.3', '-v']
+        self.worker_process = subprocess.Popen(command, env=self._env(),
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def run_python(self, code):
+        "Run code with the pool of the server's database as pool (admin)."
+        script = (
+            'import sys\n'
+            'from trytond import config\n'
+            'config.update_etc(sys.argv[1:])\n'
+            'from trytond.pool import Pool\n'
+            'from trytond.transaction import Transaction\n'
+            f'pool = Pool({self.database!r})\n'
+            f'with Transaction().start({self.database!r}, 0, '
+            'readonly=True):\n'
+            '    pool.init()\n'
+            f'with Transaction().start({self.database!r}, 0) as t:\n'
+            + ''.join(f'    {line}\n' for line in code.splitlines())
+            + '    t.commit()\n')
+        return subprocess.run([sys.executable, '-c', script, *self.config],
+            env=self._env(), cwd=ROOT, check=True, capture_output=True,
+            text=True).stdout
+
+    def stop_worker(self):
+        "Stop the worker at once (a crash: SIGKILL)."
+        if self.worker_process and self.worker_process.poll() is None:
+            self.worker_process.kill()
+            self.worker_process.wait(10)
+
     def stop(self):
+        self.stop_worker()
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:

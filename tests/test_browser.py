@@ -33,6 +33,14 @@ class WebClientTestCase(unittest.TestCase):
     def login(self, page, login):
         "Log in through sao's two dialogs and wait for the menu"
         page.goto(self.server.url + '/')
+        page.wait_for_selector('input#login', state='visible')
+        # on PostgreSQL the server lists every database (other test runs'
+        # too): choose ours
+        choice = page.locator('select#database')
+        if choice.is_visible():
+            choice.select_option(self.server.database)
+        elif page.locator('input#database').is_visible():
+            page.fill('input#database', self.server.database)
         page.fill('input#login', login)
         page.click('button[type=submit]')
         page.wait_for_selector('input[type=password]', state='visible')

@@ -27,6 +27,10 @@ ACTIONS = [
     ('playback', "Playback"),
     ('download', "Download"),
     ('unmask', "Unmask"),
+    ('process', "Processed"),
+    ('process_fail', "Processing Failed"),
+    ('tampered', "Tampering Detected"),
+    ('evidence', "Evidence Exported"),
     ]
 CURRENT_USER = object()
 # The fields that the chain protects, in the order of the form.

@@ -99,3 +99,34 @@ def pii_master_key():
     "Return the master key of personal data, from configuration only."
     return (os.environ.get('DUALREC_PII_KEY')
         or config.get('dualrec', 'pii_key', default=None))
+
+
+def media_keyring():
+    """Return the keyring of the media master keys, from configuration only.
+
+    DUALREC_MEDIA_KEYS (or [dualrec] media_keys) holds "id:key,id:key",
+    the first active unless DUALREC_MEDIA_KEY_ACTIVE (or [dualrec]
+    media_key_active) names another; the others still decrypt.
+    """
+    from .envelope import ACTIVE_ENV, KEYS_ENV, Keyring
+    spec = (os.environ.get(KEYS_ENV)
+        or config.get('dualrec', 'media_keys', default=''))
+    active = (os.environ.get(ACTIVE_ENV)
+        or config.get('dualrec', 'media_key_active', default=None))
+    return Keyring.from_env({KEYS_ENV: spec, ACTIVE_ENV: active or ''})
+
+
+def evidence_signing_key():
+    """Return the institution's Ed25519 key that signs the manifests.
+
+    DUALREC_EVIDENCE_KEY (PEM or base64 seed) or DUALREC_EVIDENCE_KEY_FILE,
+    else [dualrec] evidence_key_file.
+    """
+    from .evidence import load_signing_key, signing_key_from_environ
+    environ = dict(os.environ)
+    if not (environ.get('DUALREC_EVIDENCE_KEY')
+            or environ.get('DUALREC_EVIDENCE_KEY_FILE')):
+        path = config.get('dualrec', 'evidence_key_file', default=None)
+        if path:
+            return load_signing_key(Path(path).read_text())
+    return signing_key_from_environ(environ)

@@ -45,7 +45,8 @@ USERS = [
             'group_dualrec_unmask'], 'GD-GZ', 'E2001'),
     ('qc', "质检员 刘洋", ['group_dualrec_qc', 'group_dualrec_unmask'], 'GD',
         'E3001'),
-    ('manager', "经理 陈静", 'group_dualrec_manager', 'GD', 'E4001'),
+    ('manager', "经理 陈静", ['group_dualrec_manager', 'group_dualrec_export'],
+        'GD', 'E4001'),
     ('finance', "财务 杨帆", 'group_dualrec_finance', 'GD', 'E5001'),
     ]
 INSURERS = ["示范人寿保险股份有限公司", "示范财产保险股份有限公司"]

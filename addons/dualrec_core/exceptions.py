@@ -44,3 +44,7 @@ class UploadSessionError(UserError):
         self.code = code
         self.status = status
         self.params = dict(params or {})
+
+
+class RetentionError(UserError):
+    pass

@@ -43,3 +43,6 @@ class Cron(metaclass=PoolMeta):
         super().__setup__()
         cls.method.selection.append(
             ('dualrec.upload|clean_expired', "Clean Expired Uploads"))
+        cls.method.selection.append(
+            ('dualrec.recording|requeue_stalled',
+                "Process Again Stalled Recordings"))

@@ -1,14 +1,29 @@
 # This file is part of the dualrec suite.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
+import base64
+import datetime as dt
+import json
+import logging
+
 from sql.aggregate import Max
 
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, Unique, fields
-from trytond.transaction import Transaction
+from trytond.pool import Pool
+from trytond.pyson import Eval
+from trytond.transaction import Transaction, without_check_access
 
+from . import envelope, evidence, media, pii, pipeline
 from .audit import AuditMixin
-from .model import BigInteger
+from .configuration import evidence_signing_key, media_keyring
 from .exceptions import RecordingError
+from .model import BigInteger
+
+logger = logging.getLogger(__name__)
+QUEUE = 'dualrec_media'
+# transient failures (disk full, a killed process) are retried this many
+# times, after 1, 2, 4, 8… minutes
+MAX_ATTEMPTS = 5
 
 STATUSES = [
     ('uploading', "Uploading"),
@@ -74,6 +89,19 @@ class Recording(AuditMixin, ModelSQL, ModelView):
         help="The master key that wraps the file's data key.")
     manifest_signature = fields.Text("Manifest Signature", readonly=True,
         help="The signature of the recording's manifest.")
+    manifest = fields.Text("Manifest", readonly=True,
+        help="The signed description of the recording (JSON).")
+    low_quality = fields.Boolean("Low Quality", readonly=True,
+        help="The recording is so long that its picture falls below the "
+        "quality floor to fit the target size.")
+    tampered = fields.Boolean("Tampered", readonly=True,
+        help="A stored file failed its integrity check.")
+    attempts = fields.Integer("Attempts", readonly=True,
+        help="How many times the processing failed for a passing reason.")
+    queued_at = fields.Timestamp("Queued At", readonly=True,
+        help="When the processing was last asked for.")
+    processed_at = fields.Timestamp("Processed At", readonly=True,
+        help="When the processing ended.")
 
     @classmethod
     def __setup__(cls):
@@ -85,10 +113,32 @@ class Recording(AuditMixin, ModelSQL, ModelView):
             ]
         cls._order = [
             ('ticket', 'DESC'), ('version', 'DESC'), ('id', 'DESC')]
+        cls._buttons.update({
+                'retry': {
+                    'invisible': ~Eval('status').in_(['failed', 'uploaded']),
+                    'depends': ['status'],
+                    },
+                'play': {
+                    'invisible': Eval('status') != 'ready',
+                    'depends': ['status'],
+                    },
+                'download': {
+                    'invisible': Eval('status') != 'ready',
+                    'depends': ['status'],
+                    },
+                'export_evidence': {
+                    'invisible': Eval('status') != 'ready',
+                    'depends': ['status'],
+                    },
+                })
 
     @staticmethod
     def default_status():
         return 'uploading'
+
+    @staticmethod
+    def default_attempts():
+        return 0
 
     def get_rec_name(self, name):
         return f'{self.ticket.rec_name} v{self.version}'
@@ -123,6 +173,239 @@ class Recording(AuditMixin, ModelSQL, ModelView):
             raise RecordingError(gettext(
                     'dualrec_core.msg_recording_delete',
                     recording=recordings[0].rec_name))
+
+    # The media pipeline: queued, never inside a web request.
+
+    @classmethod
+    def queue_processing(cls, recordings):
+        """Ask the worker to process recordings, one task each.
+
+        The status becomes 'processing' at once: the client sees that the
+        upload was taken.
+        """
+        if not recordings:
+            return
+        with without_check_access():
+            cls.write(list(recordings), {'status': 'processing',
+                    'error': None, 'queued_at': dt.datetime.now()})
+        with Transaction().set_context(queue_name=QUEUE):
+            for recording in recordings:
+                cls.__queue__.process([recording])
+
+    @classmethod
+    @ModelView.button
+    def retry(cls, recordings):
+        "Process again the failed recordings (also the manual compress)."
+        cls.queue_processing([r for r in recordings
+                if r.status in {'failed', 'uploaded'}])
+
+    @classmethod
+    @ModelView.button
+    def play(cls, recordings):
+        "Open the recording in the browser (a signed, short-lived link)."
+        from .playback import play_action
+        if recordings:
+            return play_action(recordings[0])
+
+    @classmethod
+    @ModelView.button
+    def download(cls, recordings):
+        "Download the decrypted MP4 (export right; audited)."
+        from .playback import play_action
+        if recordings:
+            return play_action(recordings[0], mode='download')
+
+    @classmethod
+    @ModelView.button
+    def export_evidence(cls, recordings):
+        "Download the signed evidence package (export right; audited)."
+        from .playback import play_action
+        if recordings:
+            return play_action(recordings[0], mode='evidence')
+
+    @classmethod
+    def requeue_stalled(cls, minutes=180):
+        """Queue again the processing a killed worker left behind and remove
+        its work files (cron)."""
+        pool = Pool()
+        Configuration = pool.get('dualrec.configuration')
+        pipeline.clean_workdirs(
+            Configuration(1).get_storage_root(), minutes * 60)
+        limit = dt.datetime.now() - dt.timedelta(minutes=minutes)
+        with without_check_access():
+            stalled = cls.search([
+                    ('status', '=', 'processing'),
+                    ('queued_at', '<', limit),
+                    ])
+        cls.queue_processing(stalled)
+        return stalled
+
+    @classmethod
+    def process(cls, recordings):
+        "Run the media pipeline on recordings (queue task, idempotent)."
+        with without_check_access():
+            for recording in cls.browse([r.id for r in recordings]):
+                if recording.status == 'processing':
+                    recording._process()
+
+    def _process(self):
+        pool = Pool()
+        AuditLog = pool.get('dualrec.audit.log')
+        Configuration = pool.get('dualrec.configuration')
+        configuration = Configuration(1)
+        root = configuration.get_storage_root()
+        directory = f'recordings/{self.ticket.id}/{self.id}'
+        try:
+            keyring = media_keyring()
+            result = pipeline.run(root, self.original_path, keyring,
+                f'{directory}/v{self.version}.mp4{pipeline.SEALED_SUFFIX}',
+                configuration.target_size,
+                keep_original=configuration.keep_original,
+                original_sha256=self.original_sha256,
+                checks=self._get_checks())
+            manifest, signature = self._sign(result)
+        except (media.MediaError, envelope.EnvelopeError,
+                evidence.EvidenceError) as error:
+            logger.info("recording %s failed: %s", self.id, error)
+            self._fail(error.code, str(error))
+            return
+        except Exception as error:
+            logger.exception("recording %s: passing failure", self.id)
+            attempts = (self.attempts or 0) + 1
+            if attempts >= MAX_ATTEMPTS:
+                self._fail('internal', str(error), attempts=attempts)
+                return
+            self.__class__.write([self], {'attempts': attempts})
+            with Transaction().set_context(queue_name=QUEUE,
+                    queue_scheduled_at=dt.timedelta(
+                        minutes=2 ** (attempts - 1))):
+                self.__class__.__queue__.process([self])
+            return
+        if result.discard:
+            Transaction().join(_RemoveOnCommit(root, result.discard))
+        self.__class__.write([self], {
+                'status': 'ready',
+                'error': None,
+                'original_path': (None if result.original_path in
+                    result.discard else result.original_path),
+                'compressed_path': result.compressed_path,
+                'compressed_size': result.compressed_size,
+                'compressed_sha256': result.compressed_sha256,
+                'duration': round(result.duration, 1),
+                'video_codec': result.video_codec,
+                'audio_codec': result.audio_codec,
+                'width': result.width,
+                'height': result.height,
+                'key_id': result.key_id,
+                'low_quality': result.low_quality,
+                'manifest': manifest,
+                'manifest_signature': signature,
+                'processed_at': dt.datetime.now(),
+                })
+        AuditLog.log('process', [self], details=json.dumps({
+                    'size': result.compressed_size,
+                    'sha256': result.compressed_sha256,
+                    'seconds': round(result.seconds, 1),
+                    'warnings': result.warnings}))
+
+    def _fail(self, code, detail, attempts=None):
+        pool = Pool()
+        AuditLog = pool.get('dualrec.audit.log')
+        values = {
+            'status': 'failed',
+            'error': gettext('dualrec_core.msg_recording_process_failed',
+                code=code, detail=detail),
+            'processed_at': dt.datetime.now(),
+            }
+        if attempts is not None:
+            values['attempts'] = attempts
+        self.__class__.write([self], values)
+        AuditLog.log('process_fail', [self],
+            details=json.dumps({'code': code, 'detail': detail[:500]}))
+
+    def _get_checks(self):
+        """Return the automatic checks: callables(source probe, Transcoded)
+        returning warnings.  The review module extends it."""
+        return []
+
+    def _manifest_fields(self, result):
+        ticket = self.ticket
+        timeline = [{
+                'sequence': n.sequence,
+                'node': n.node.name if n.node else None,
+                'started_at': n.started_at.isoformat()
+                if n.started_at else None,
+                'confirmed_at': n.confirmed_at.isoformat()
+                if n.confirmed_at else None,
+                } for n in self.timeline]
+        return dict(
+            ticket_number=ticket.number,
+            product=ticket.product.rec_name,
+            branch=ticket.branch.rec_name,
+            salesperson=(f'{ticket.salesperson.name} '
+                f'({ticket.employee_number or ""})').strip(),
+            recorded_at=self.create_date,
+            uploaded_at=self.uploaded_at,
+            mp4_sha256=result.compressed_sha256,
+            mp4_size=result.compressed_size,
+            original_sha256=self.original_sha256,
+            original_size=self.original_size,
+            timeline=timeline,
+            duration=result.duration,
+            video_codec=result.video_codec,
+            audio_codec=result.audio_codec,
+            width=result.width,
+            height=result.height,
+            recording_version=self.version,
+            device=self.device,
+            key_id=result.key_id,
+            pipeline=result.settings,
+            details={
+                'task_number': ticket.task_number,
+                'policyholder': pii.mask_name(ticket.policyholder_name),
+                'id_number': ticket.id_number,
+                },
+            issuer=ticket.company.rec_name,
+            )
+
+    def _sign(self, result):
+        "Return the canonical manifest and its base64 signature."
+        manifest = evidence.build_manifest(**self._manifest_fields(result))
+        signature = evidence.sign_manifest(manifest, evidence_signing_key())
+        return (evidence.canonical_json(manifest).decode('utf-8'),
+            base64.b64encode(signature).decode('ascii'))
+
+
+class _RemoveOnCommit:
+    "Remove stored files once the transaction is committed, not before."
+
+    def __init__(self, root, relatives):
+        self.root = root
+        self.relatives = list(relatives)
+
+    def __eq__(self, other):
+        return self is other
+
+    def __hash__(self):
+        return id(self)
+
+    def tpc_begin(self, transaction):
+        pass
+
+    def commit(self, transaction):
+        pass
+
+    def tpc_vote(self, transaction):
+        pass
+
+    def tpc_finish(self, transaction):
+        pipeline.remove(self.root, *self.relatives)
+
+    def tpc_abort(self, transaction):
+        pass
+
+    def abort(self, transaction):
+        pass
 
 
 class RecordingNode(ModelSQL, ModelView):

@@ -13,7 +13,7 @@ from trytond.rpc import RPC
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateView, Wizard
 
-from . import pii, rules
+from . import pii, retention, rules
 from .audit import AuditMixin
 from .configuration import pii_master_key
 from .exceptions import PIIKeyError, TicketError
@@ -141,6 +141,14 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
         'get_recording_status')
     review_comment = fields.Text("Review Comment", readonly=True,
         help="The reviewer's comment on the latest decision.")
+    contract_end = fields.Date("Contract End",
+        help="When the insurance contract ends; the retention of the "
+        "recordings runs from it.")
+    holds = fields.One2Many('dualrec.legal.hold', 'ticket', "Legal Holds",
+        help="Complaints and cases that keep the recordings longer.")
+    retention_end = fields.Date("Retention End", readonly=True,
+        help="The last day the recordings must be kept; empty while the "
+        "contract end is unknown or a legal hold is active.")
 
     @classmethod
     def __setup__(cls):
@@ -155,6 +163,7 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
                 Index(t, (t.id_number_index, Index.Equality())),
                 Index(t, (t.phone_index, Index.Equality())),
                 Index(t, (t.state, Index.Equality())),
+                Index(t, (t.retention_end, Index.Range())),
                 })
         cls._order = [('id', 'DESC')]
         cls._transitions |= {
@@ -345,6 +354,32 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
         super().write(*args)
 
     @classmethod
+    def on_modification(cls, mode, tickets, field_names=None):
+        super().on_modification(mode, tickets, field_names=field_names)
+        if mode == 'write' and field_names and (
+                {'contract_end', 'product'} & set(field_names)):
+            with Transaction().set_context(_check_access=False):
+                cls.update_retention(tickets)
+
+    @classmethod
+    def update_retention(cls, tickets):
+        "Compute the retention end of tickets from their contract and holds."
+        to_write = []
+        for ticket in tickets:
+            end = retention.retention_end(ticket.product.period_class,
+                ticket.contract_end,
+                [(h.placed_on, h.released_on) for h in ticket.holds])
+            if end != ticket.retention_end:
+                to_write.extend(([ticket], {'retention_end': end}))
+        if to_write:
+            # through super: the computed value is not a user's change
+            super().write(*to_write)
+
+    def retention_running(self, today=None):
+        "Tell whether the recordings of the ticket must still be kept."
+        return not retention.is_expired(self.retention_end, today)
+
+    @classmethod
     def validate_fields(cls, tickets, field_names):
         super().validate_fields(tickets, field_names)
         if field_names is None or 'id_type' in field_names:
@@ -399,6 +434,7 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
     def copy(cls, tickets, default=None):
         default = default.copy() if default is not None else {}
         for name in ['number', 'script', 'recordings', 'review_comment',
+                'contract_end', 'holds', 'retention_end',
                 'id_number_encrypted', 'id_number_index', 'phone_encrypted',
                 'phone_index']:
             default.setdefault(name, None)
@@ -411,7 +447,8 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
             mode, tickets, values=values, external=external)
         if mode == 'delete':
             for ticket in tickets:
-                if ticket.state != 'draft' or ticket.recordings:
+                if (ticket.state != 'draft' or ticket.recordings
+                        or ticket.holds):
                     raise TicketError(gettext(
                             'dualrec_core.msg_ticket_delete',
                             ticket=ticket.rec_name))

@@ -209,6 +209,7 @@ class UploadSession(ModelSQL, ModelView):
         AuditLog.log('upload_complete', [recording],
             details=json.dumps({'upload': session.uuid,
                     'sha256': session.sha256}))
+        Recording.queue_processing([recording])
         return recording
 
     @classmethod

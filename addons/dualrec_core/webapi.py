@@ -122,6 +122,8 @@ def endpoint(rule, methods, authenticated=True, readonly=None,
                             with transaction.set_context(
                                     context, _check_access=True):
                                 result = func(request, pool, **kwargs)
+                if isinstance(result, Response):
+                    return result
                 status = 200
                 if isinstance(result, tuple):
                     result, status = result

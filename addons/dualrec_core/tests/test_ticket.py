@@ -7,6 +7,7 @@ from trytond.model.exceptions import AccessError
 from trytond.modules.company.tests import create_company, set_company
 from trytond.modules.dualrec_core.exceptions import (
     RecordingError, TicketError)
+from trytond.modules.dualrec_core.hold import set_contract_end
 from trytond.pool import Pool
 from trytond.tests.test_tryton import _DBTestCase, with_transaction
 from trytond.transaction import Transaction
@@ -252,6 +253,52 @@ class TicketTestCase(_DBTestCase):
         self.assertFalse(young.recording_required)
         self.assertTrue(old.recording_required)
         self.assertTrue(bank.recording_required)
+
+
+    @with_transaction()
+    def test_retention_from_contract_and_holds(self):
+        "The retention runs from the contract end; a hold keeps it longer"
+        pool = Pool()
+        Ticket = pool.get('dualrec.ticket')
+        Hold = pool.get('dualrec.legal.hold')
+        company, branches, users, product = self._setup()
+        manager = create_user('manager', company, 'group_dualrec_manager',
+            branches['P1'], 'M1')
+        with set_company(company):
+            ticket = self._ticket(users['sales'], product)
+            self.assertIsNone(ticket.retention_end)
+            # the salesperson may not set what decides the retention
+            with as_user(users['sales']), self.assertRaises(AccessError):
+                Ticket.write([Ticket(ticket.id)],
+                    {'contract_end': dt.date(2030, 6, 30)})
+            with as_user(users['sales']), self.assertRaises(AccessError):
+                set_contract_end([ticket], dt.date(2030, 6, 30))
+            with as_user(manager):
+                set_contract_end([Ticket(ticket.id)], dt.date(2030, 6, 30))
+            # a product of more than one year: 10 years
+            self.assertEqual(
+                Ticket(ticket.id).retention_end, dt.date(2040, 6, 30))
+
+            with as_user(manager):
+                hold, = Hold.create([{'ticket': ticket.id,
+                            'reason': 'litigation',
+                            'placed_on': dt.date(2039, 1, 1)}])
+            self.assertIsNone(Ticket(ticket.id).retention_end)
+            with as_user(manager):
+                Hold.write([Hold(hold.id)],
+                    {'released_on': dt.date(2039, 12, 31)})
+            self.assertEqual(
+                Ticket(ticket.id).retention_end, dt.date(2041, 12, 31))
+
+            # a hold is released, never removed; nor is its ticket
+            with self.assertRaises(UserError):
+                Hold.delete([Hold(hold.id)])
+            with self.assertRaises(TicketError):
+                Ticket.delete([Ticket(ticket.id)])
+            with as_user(users['sales']), self.assertRaises(AccessError):
+                Hold.create([{'ticket': ticket.id, 'reason': 'complaint'}])
+            with as_user(users['sales_b']), self.assertRaises(AccessError):
+                Hold.read([hold.id], ['reason'])
 
 
 del _DBTestCase

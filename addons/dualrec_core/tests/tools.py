@@ -16,6 +16,10 @@ from trytond.transaction import Transaction
 # A key for tests only: personal data needs one (see configuration.py).
 TEST_PII_KEY = '5eed' * 16
 os.environ.setdefault('DUALREC_PII_KEY', TEST_PII_KEY)
+TEST_MEDIA_KEYS = 'ktest:' + 'a11e' * 16
+os.environ.setdefault('DUALREC_MEDIA_KEYS', TEST_MEDIA_KEYS)
+if not os.environ.get('DUALREC_EVIDENCE_KEY_FILE'):
+    os.environ.setdefault('DUALREC_EVIDENCE_KEY', 'dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdHRlc3Q=')
 
 # code, level, parent code: one province, two cities, an outlet in each city
 # and a second province with one outlet.

@@ -1,0 +1,807 @@
+# This file is part of the dualrec suite.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+"""Recording media: plan, probe, transcode and verify.
+
+A recording is kept as one MP4 (H.264 + AAC, ``+faststart``) of at most
+``TARGET_SIZE`` bytes whatever its length.  ``plan`` turns a duration into a
+bitrate budget and picks the best rung of ``LADDER`` that fits it; ``probe``
+reads a file's streams with PyAV; ``transcode`` decodes the source once into a
+scaled lossless intermediate, encodes it with x264 two-pass, muxes it with
+AAC, verifies the result and re-encodes with a lower budget if it overshoots.
+
+Units: durations in seconds, sizes in bytes, bitrates in bit/s, sample rates
+in Hz, bits per pixel per frame ("bpp") as a plain ratio.
+
+No trytond import: ffmpeg runs through an injected ``runner`` (the
+``subprocess.run`` signature) so callers and tests control the I/O.  Every
+failure is a ``MediaError`` with a stable short ``code``.
+"""
+import dataclasses
+import functools
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import av
+import ffmpeg
+import imageio_ffmpeg
+
+TARGET_SIZE = 5_000_000
+# Share of target_size kept back for the error of x264's two-pass rate
+# control (about 1% on recordings longer than a few seconds).
+SAFETY = 0.02
+# ftyp + the fixed part of moov (mvhd, tkhd, stsd, udta...) + x264's SEI,
+# measured at 2-3 KiB, reserved generously.
+HEADER_BYTES = 16_384
+# MP4 index cost per sample, measured at 15-20 bytes per video frame (stsz 4,
+# ctts 8 with B-frames, stco 4 as ffmpeg interleaves about one chunk per
+# frame) and 4 per AAC frame; reserved with about 50% margin.
+VIDEO_FRAME_OVERHEAD = 32
+AUDIO_FRAME_OVERHEAD = 8
+AAC_FRAME_SAMPLES = 1024
+# ffmpeg's native AAC encoder is not strictly CBR: it lands 10-20% above
+# the asked rate on speech-like sound, up to 2x on harmonic-rich sound at
+# 16 kHz and more.  Plans reserve this slack; transcode() measures the real
+# audio, re-encodes it lower if needed and gives the video what is left.
+AUDIO_SLACK = 1.2
+# Below this bitrate the 'fast' coder (see audio_command).
+FAST_AAC_BELOW = 12_000
+# Bits per pixel per frame under which a plan is flagged low_quality, and
+# over which short recordings spend no more.
+QUALITY_FLOOR = 0.03
+MAX_BPP = 0.1
+# A keyframe every 10 s: reviewers seek with that granularity.
+GOP_SECONDS = 10
+# Bit/s under which an encode is pointless (x264) or ignored (native AAC).
+MIN_VIDEO_BITRATE = 1_000
+MIN_AUDIO_BITRATE = 4_000
+# x264 second passes, and AAC encodes, tried before giving up.
+MAX_ATTEMPTS = 3
+AUDIO_ATTEMPTS = 3
+# Seconds the output may differ from the source; the header duration may
+# exceed the packets by this plus 1% before the file counts as truncated.
+DURATION_TOLERANCE = 1.0
+# Video packets probe tries to decode a first frame from (recorders start
+# on a keyframe; damaged files may start with a few broken packets).
+MAX_UNDECODABLE = 600
+_CONTAINERS = {
+    'mov', 'mp4', '3gp', 'matroska', 'webm', 'avi', 'flv', 'mpegts', 'ogg'}
+
+
+class MediaError(Exception):
+    """A media operation failed.
+
+    code is a stable short string callers map to their own messages:
+    'corrupt' (not a readable recording, truncated), 'no_video',
+    'too_long' (does not fit target_size even at the lowest rung),
+    'transcode_failed' / 'ffmpeg_failed' (ffmpeg exited non-zero; params hold
+    the tail of its stderr), 'invalid_output' (the result is not what was
+    asked), 'overshoot' (still larger than target_size after re-encoding).
+    """
+
+    def __init__(self, code, message, params=None):
+        self.code = code
+        self.message = message
+        self.params = dict(params or {})
+        super().__init__(code, message, self.params)
+
+    def __str__(self):
+        return f'{self.code}: {self.message}'
+
+
+@dataclasses.dataclass(frozen=True)
+class Rung:
+    """One step of the ladder.
+
+    The picture fits in long_side x short_side (turned for portrait sources)
+    at fps frames per second at most; audio_bitrate (bit/s) and audio_rate
+    (Hz) are the AAC's.  min_bpp is the least video bits per pixel per frame
+    worth this rung: below it the next rung looks better.
+    """
+    long_side: int
+    short_side: int
+    fps: int
+    audio_bitrate: int
+    audio_rate: int
+    min_bpp: float
+
+    @property
+    def min_video_bitrate(self):
+        "The least video bit/s worth this rung at its full box and rate"
+        return self.min_bpp * self.long_side * self.short_side * self.fps
+
+
+# Best first.  Each rung has no more pixels, frames, audio or bits per
+# pixel than the one before, so whatever the source a longer recording never
+# climbs back up.  Thresholds sit near 0.035 bpp, where x264 two-pass keeps
+# SSIM >= 0.96 on talking heads (measured: 110 kbps 640x360 ~0.97, 20 kbps
+# 320x180@10 ~0.96, 8 kbps 256x144@5 ~0.94).  The last rung is the floor:
+# about 1.5 kbps of video, reached after 65 minutes at 5 MB.
+LADDER = (
+    Rung(1280, 720, 25, 48_000, 48_000, 0.035),
+    Rung(960, 540, 25, 32_000, 32_000, 0.035),
+    Rung(854, 480, 20, 32_000, 32_000, 0.035),
+    Rung(640, 360, 15, 24_000, 24_000, 0.035),
+    Rung(640, 360, 12, 16_000, 16_000, 0.034),
+    Rung(480, 270, 10, 12_000, 16_000, 0.034),
+    Rung(320, 180, 10, 8_000, 16_000, 0.031),
+    Rung(320, 180, 5, 6_000, 8_000, 0.031),
+    Rung(256, 144, 5, 6_000, 8_000, 0.03),
+    Rung(256, 144, 3, 6_000, 8_000, 0.0135),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How to encode one recording.
+
+    Bitrates in bit/s (audio_bitrate is the rate asked of the AAC encoder),
+    audio_rate in Hz; audio fields are 0 when the plan carries no audio.
+    low_quality warns that the video gets fewer bits per pixel per frame than
+    the quality floor the plan was made with.
+    """
+    width: int
+    height: int
+    fps: int
+    video_bitrate: int
+    audio_bitrate: int
+    audio_rate: int
+    audio_channels: int
+    target_size: int
+    low_quality: bool
+    duration: float
+    rung: int
+
+    @property
+    def bitrate(self):
+        "Nominal video + audio bitrate in bit/s"
+        return self.video_bitrate + self.audio_bitrate
+
+    @property
+    def bits_per_pixel(self):
+        "Video bits per pixel per frame"
+        return self.video_bitrate / (self.width * self.height * self.fps)
+
+
+def usable_bitrate(duration, target_size=TARGET_SIZE):
+    """Return the bit/s available for streams and index over duration
+    seconds: target_size less the safety share and the header margin."""
+    return (target_size * (1 - SAFETY) - HEADER_BYTES) * 8 / duration
+
+
+def overhead_bitrate(fps, audio_rate=0):
+    """Return the MP4 index cost in bit/s of fps video frames and of AAC at
+    audio_rate Hz (0 for no audio) per second."""
+    audio_frames = audio_rate / AAC_FRAME_SAMPLES
+    return 8 * (VIDEO_FRAME_OVERHEAD * fps
+        + AUDIO_FRAME_OVERHEAD * audio_frames)
+
+
+def estimated_size(plan):
+    """Return the conservative size in bytes of the MP4 for plan: streams
+    (audio with its slack), index and header, plus the safety share."""
+    rate = (plan.video_bitrate + plan.audio_bitrate * AUDIO_SLACK
+        + overhead_bitrate(plan.fps, plan.audio_rate))
+    return math.ceil(
+        (rate * plan.duration / 8 + HEADER_BYTES) / (1 - SAFETY))
+
+
+def fit(rung, width=None, height=None):
+    """Return the (width, height) of a width x height source in rung's box.
+
+    Never upscales; keeps the aspect ratio, rounding each side down to an
+    even number (at least 2) as H.264 4:2:0 needs.  A portrait source
+    (height > width) turns the box.  Without source dimensions, the full
+    landscape box.
+    """
+    if width is None or height is None:
+        return rung.long_side, rung.short_side
+    if width <= 0 or height <= 0:
+        raise ValueError(f"invalid source size {width}x{height}")
+    box_width, box_height = rung.long_side, rung.short_side
+    if height > width:
+        box_width, box_height = box_height, box_width
+    scale = min(1, box_width / width, box_height / height)
+
+    def even(value):
+        return max(2, int(value + 1e-6) // 2 * 2)
+    return even(width * scale), even(height * scale)
+
+
+def _rung_cost(rung, width, height, fps, audio):
+    """Return (size, fps, min video, audio bitrate, audio rate, overhead) of
+    rung for the source (min video in bit/s for the source's pixels and
+    frames)."""
+    size = fit(rung, width, height)
+    rate = rung.fps
+    if fps:
+        # 29.97 and MediaRecorder's 29.99 average count as 30
+        rate = max(1, min(rate, math.ceil(fps - 0.05)))
+    audio_bitrate = rung.audio_bitrate if audio else 0
+    audio_rate = rung.audio_rate if audio else 0
+    return (size, rate, rung.min_bpp * size[0] * size[1] * rate,
+        audio_bitrate, audio_rate, overhead_bitrate(rate, audio_rate))
+
+
+def max_duration(index, target_size=TARGET_SIZE, width=None, height=None,
+        audio=True, fps=None, ladder=LADDER):
+    """Return the longest duration in seconds for which rung index of ladder
+    still fits target_size (longer recordings go to the next rung)."""
+    _, _, min_video, audio_bitrate, _, overhead = _rung_cost(
+        ladder[index], width, height, fps, audio)
+    return usable_bitrate(1, target_size) / (
+        min_video + audio_bitrate * AUDIO_SLACK + overhead)
+
+
+def plan(duration, target_size=TARGET_SIZE, quality_floor=QUALITY_FLOOR,
+        width=None, height=None, audio=True, fps=None, max_bpp=MAX_BPP,
+        ladder=LADDER):
+    """Return the Plan for a recording of duration seconds.
+
+    The budget is target_size bytes less the safety share, the header
+    margin, the per-frame MP4 index cost and the audio (nominal rate times
+    AUDIO_SLACK); the first rung whose video share reaches its minimum wins
+    and takes the whole share, capped at max_bpp (no point spending 5 MB on
+    a few seconds) and at the minimum of the rungs above so that a longer
+    recording never gets more bits per second (the few kbps a cheaper rung
+    frees just past a boundary stay unspent).  width/height are the
+    source's display size and fps its average frame rate (None: unknown;
+    neither is ever exceeded), audio whether it has sound.  quality_floor is
+    the bpp under which low_quality is set.
+
+    Raises ValueError for a non-positive duration and MediaError('too_long')
+    when even the last rung does not fit.
+    """
+    if not duration or not math.isfinite(duration) or duration <= 0:
+        raise ValueError(f"invalid duration {duration!r}")
+    usable = usable_bitrate(duration, target_size)
+    ceiling = math.inf
+    for index, rung in enumerate(ladder):
+        size, rate, min_video, audio_bitrate, audio_rate, overhead = (
+            _rung_cost(rung, width, height, fps, audio))
+        available = usable - overhead - audio_bitrate * AUDIO_SLACK
+        if available >= min_video * (1 - 1e-9):
+            break
+        # A later rung must not get more than this one does at its floor
+        ceiling = min(ceiling, min_video + audio_bitrate)
+    else:
+        raise MediaError('too_long',
+            f"{duration:.0f} s does not fit {target_size} bytes", {
+                'duration': duration, 'target_size': target_size,
+                'max_duration': max_duration(len(ladder) - 1, target_size,
+                    width, height, audio, fps, ladder),
+                })
+    pixels = size[0] * size[1] * rate
+    video_bitrate = math.floor(min(
+            available, max_bpp * pixels, ceiling - audio_bitrate))
+    return Plan(
+        width=size[0], height=size[1], fps=rate,
+        video_bitrate=video_bitrate, audio_bitrate=audio_bitrate,
+        audio_rate=audio_rate, audio_channels=1 if audio else 0,
+        target_size=target_size,
+        low_quality=video_bitrate / pixels < quality_floor,
+        duration=duration, rung=index)
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """What a media file holds.
+
+    container is 'mp4' (ISO brands), 'mov' (QuickTime brand), 'webm'
+    (Matroska holding only WebM codecs), 'matroska' or the demuxer's name;
+    duration in seconds (header, else last packet end); width/height the
+    display size (rotation applied); fps the average frame rate over the
+    video packets; audio fields None/0 without an audio stream; size in
+    bytes.
+    """
+    container: str
+    duration: float
+    video_codec: str
+    width: int
+    height: int
+    fps: float
+    audio_codec: str | None
+    audio_rate: int
+    audio_channels: int
+    size: int
+    rotation: int = 0
+
+    @property
+    def has_audio(self):
+        return self.audio_codec is not None
+
+
+def _container_name(names, brand, video_codec, audio_codec):
+    "Return the container of a file from its demuxer names and codecs"
+    if names & {'mov', 'mp4'}:
+        return 'mov' if brand == 'qt' else 'mp4'
+    if 'matroska' in names:
+        if (video_codec in {'vp8', 'vp9', 'av1'}
+                and audio_codec in {None, 'opus', 'vorbis'}):
+            return 'webm'
+        return 'matroska'
+    return sorted(names)[0]
+
+
+def probe(path):
+    """Return the Probe of the file at path.
+
+    Reads the headers and demuxes every packet (no decoding but the first
+    video frame, which proves the stream decodes), so a one-hour file takes
+    about a second.  WebM from MediaRecorder has no duration in its header:
+    the last packet end is used.  A header duration the packets fall short
+    of by more than 1 s + 1% means the file is truncated.  Only recording
+    containers are accepted (random bytes probe as some exotic format).
+
+    Raises MediaError('corrupt') for unreadable, truncated or non-media
+    input, MediaError('no_video') when there is no video stream and
+    FileNotFoundError when there is no file.
+    """
+    path = os.fspath(path)
+    size = os.path.getsize(path)
+    if not size:
+        raise MediaError('corrupt', "empty file", {'path': path})
+    try:
+        with av.open(path, metadata_errors='ignore') as container:
+            return _probe(container, path, size)
+    except av.FFmpegError as exception:
+        raise MediaError('corrupt', "unreadable media",
+            {'path': path, 'error': str(exception)}) from exception
+
+
+def _probe(container, path, size):
+    names = set(container.format.name.split(','))
+    if not names & _CONTAINERS:
+        raise MediaError('corrupt', "not a recording container",
+            {'path': path, 'format': container.format.name})
+    if not container.streams.video:
+        if not container.streams.audio:
+            raise MediaError('corrupt', "no media stream", {'path': path})
+        raise MediaError('no_video', "no video stream", {'path': path})
+    video = container.streams.video[0]
+    audio = container.streams.audio[0] if container.streams.audio else None
+    streams = [video] + ([audio] if audio else [])
+    start, end = math.inf, -math.inf
+    first_pts, last_pts, frames = math.inf, -math.inf, 0
+    frame = None
+    for packet in container.demux(streams):
+        if packet.pts is None:
+            continue
+        pts = float(packet.pts * packet.time_base)
+        start = min(start, pts)
+        end = max(end, pts + float((packet.duration or 0) * packet.time_base))
+        if packet.stream is video:
+            frames += 1
+            first_pts, last_pts = min(first_pts, pts), max(last_pts, pts)
+            if frame is None and frames <= MAX_UNDECODABLE:
+                try:
+                    frame = next(iter(packet.decode()), None)
+                except av.FFmpegError:
+                    pass
+    if frame is None:
+        try:
+            frame = next(iter(video.codec_context.decode(None)), None)
+        except av.FFmpegError:
+            pass
+    if not frames or frame is None:
+        raise MediaError('corrupt', "video does not decode", {'path': path})
+    fps = (frames - 1) / (last_pts - first_pts) if last_pts > first_pts else 0
+    if fps:
+        # WebM video packets carry no duration: count the last frame's.
+        end = max(end, last_pts + 1 / fps)
+    packets = end - start
+    header = container.duration / av.time_base if container.duration else 0
+    if header and packets < header - DURATION_TOLERANCE - 0.01 * header:
+        raise MediaError('corrupt', "truncated file",
+            {'path': path, 'duration': header, 'packets': packets})
+    width, height = video.codec_context.width, video.codec_context.height
+    rotation = int(getattr(frame, 'rotation', 0) or 0)
+    if rotation % 180:
+        width, height = height, width
+    audio_codec = audio.codec_context.name if audio else None
+    brand = container.metadata.get('major_brand', '').strip()
+    return Probe(
+        container=_container_name(
+            names, brand, video.codec_context.name, audio_codec),
+        duration=header or packets,
+        video_codec=video.codec_context.name,
+        width=width, height=height, fps=fps,
+        audio_codec=audio_codec,
+        audio_rate=audio.codec_context.sample_rate if audio else 0,
+        audio_channels=audio.codec_context.channels if audio else 0,
+        size=size, rotation=rotation)
+
+
+def stream_bytes(path):
+    "Return the payload bytes per stream type ('video', 'audio') of path"
+    totals = {}
+    with av.open(path) as container:
+        for packet in container.demux():
+            if packet.size:
+                kind = packet.stream.type
+                totals[kind] = totals.get(kind, 0) + packet.size
+    return totals
+
+
+@functools.cache
+def ffmpeg_executable():
+    "Return the path of the ffmpeg binary shipped by imageio-ffmpeg"
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _command(stream, loglevel='error'):
+    return ffmpeg.compile(
+        stream.global_args(
+            '-hide_banner', '-nostdin', '-nostats', '-loglevel', loglevel),
+        cmd=ffmpeg_executable(), overwrite_output=True)
+
+
+def _run(runner, args, code='transcode_failed', step=None):
+    """Run args with runner and return its stderr as text; raise
+    MediaError(code) with the tail of stderr if it fails."""
+    result = runner(args, stdin=subprocess.DEVNULL, capture_output=True,
+        check=False)
+    stderr = result.stderr or b''
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode('utf-8', 'replace')
+    if result.returncode:
+        raise MediaError(code, f"ffmpeg failed ({step or args[-1]})", {
+                'step': step, 'returncode': result.returncode,
+                'stderr': '\n'.join(stderr.strip().splitlines()[-20:]),
+                })
+    return stderr
+
+
+@dataclasses.dataclass(frozen=True)
+class Transcoded:
+    """The outcome of transcode: the output's Probe, the source's, the number
+    of x264 second passes, the final bitrates asked of x264 and of the AAC
+    encoder (bit/s) and the wall-clock seconds spent decoding and scaling,
+    and encoding (audio and video) and verifying."""
+    probe: Probe
+    source: Probe
+    attempts: int
+    video_bitrate: int
+    audio_bitrate: int
+    decode_seconds: float
+    encode_seconds: float
+
+
+def scale_command(source, destination, plan, source_probe):
+    """Return the ffmpeg arguments decoding source once into destination (a
+    MOV): video at plan's size and constant fps in lossless H.264
+    (ultrafast, qp 0), audio downmixed and resampled to plan's in PCM.
+
+    Variable frame rate input becomes constant (fps filter, frames dropped
+    or repeated; start_time=0 repeats the first frame when the video starts
+    late).  Gaps or a late start in the audio are filled with silence
+    (aresample async) and short audio is padded to the full duration, so
+    damaged audio keeps sync.  Audio is kept only if the source has some and
+    the plan asks for it.
+    """
+    duration = f'{source_probe.duration:.3f}'
+    source = ffmpeg.input(source)
+    video = (source.video
+        .filter('fps', fps=plan.fps, start_time=0)
+        .filter('scale', plan.width, plan.height, flags='bicubic')
+        .filter('setsar', 1)
+        .filter('format', 'yuv420p'))
+    streams, options = [video], {
+        'c:v': 'libx264', 'preset': 'ultrafast', 'qp': 0,
+        't': duration, 'map_metadata': -1, 'f': 'mov'}
+    if source_probe.has_audio and plan.audio_bitrate:
+        layout = 'mono' if plan.audio_channels == 1 else 'stereo'
+        streams.append(source.audio
+            .filter('aresample', **{'async': 1, 'first_pts': 0})
+            .filter('aformat', sample_fmts='s16',
+                sample_rates=plan.audio_rate, channel_layouts=layout)
+            .filter('apad', whole_dur=duration))
+        options['c:a'] = 'pcm_s16le'
+    return _command(ffmpeg.output(*streams, destination, **options))
+
+
+def audio_command(intermediate, destination, bitrate):
+    """Return the ffmpeg arguments encoding the PCM of intermediate into
+    AAC-LC at bitrate bit/s (native encoder) in an MP4 at destination.
+
+    Under FAST_AAC_BELOW the 'fast' coder is used: at 8 kHz 'twoloop' lands
+    up to twice its rate on harmonic sound, 'fast' within ~10%."""
+    return _command(ffmpeg.input(intermediate).audio.output(destination, **{
+                'c:a': 'aac', 'b:a': bitrate, 'f': 'mp4',
+                'aac_coder': (
+                    'fast' if bitrate < FAST_AAC_BELOW else 'twoloop'),
+                }))
+
+
+def encode_command(intermediate, destination, plan, bitrate, passlog, pass_,
+        audio=None, preset='medium'):
+    """Return the ffmpeg arguments of x264 pass pass_ (1 or 2) at bitrate
+    bit/s over the video of intermediate.  Pass 1 only writes its log in
+    passlog; pass 2 copies the AAC of audio (None: no audio) along and
+    writes the MP4 with its index in front."""
+    video = ffmpeg.input(intermediate).video
+    options = {
+        'c:v': 'libx264', 'preset': preset, 'b:v': bitrate,
+        'pass': pass_, 'passlogfile': passlog,
+        'g': plan.fps * GOP_SECONDS, 'pix_fmt': 'yuv420p',
+        }
+    if pass_ == 1:
+        return _command(ffmpeg.output(video, '-', f='null', **options))
+    streams = [video]
+    if audio:
+        streams.append(ffmpeg.input(audio).audio)
+        options['c:a'] = 'copy'
+    return _command(ffmpeg.output(*streams, destination,
+            movflags='+faststart', f='mp4', **options))
+
+
+def audio_allowance(plan):
+    "Return the bytes planned for the audio of plan (with AUDIO_SLACK)"
+    return math.floor(
+        plan.audio_bitrate * AUDIO_SLACK * plan.duration / 8)
+
+
+def video_budget(plan, audio_bytes):
+    """Return the video bit/s left once the measured audio_bytes, the index,
+    the header margin and the safety share are set aside."""
+    bits = ((plan.target_size * (1 - SAFETY) - HEADER_BYTES - audio_bytes) * 8
+        - overhead_bitrate(plan.fps, plan.audio_rate) * plan.duration)
+    return math.floor(bits / plan.duration)
+
+
+def lower_bitrate(bitrate, size, allowed, payload):
+    """Return the bitrate for a retry after an encode of size bytes (payload
+    of them from this stream) exceeded allowed bytes: the payload sheds the
+    excess, plus 5% for the encoder's error."""
+    if payload <= 0:
+        return math.floor(bitrate * allowed / size * 0.95)
+    excess = size - allowed
+    return math.floor(bitrate * (payload - excess) / payload * 0.95)
+
+
+def verify(source_probe, output_path, plan):
+    """Return the Probe of output_path once it is what plan asked of
+    source_probe: an MP4 of H.264 at plan's size, AAC if the source has audio
+    and the plan keeps it (none otherwise), duration within 1 s of the
+    source.
+
+    Raises MediaError('invalid_output') for any mismatch and
+    MediaError('overshoot') when it is larger than plan.target_size.
+    """
+    try:
+        output = probe(output_path)
+    except MediaError as exception:
+        raise MediaError('invalid_output', "output does not probe",
+            {'error': exception.code, **exception.params}) from exception
+    expected_audio = ('aac'
+        if source_probe.has_audio and plan.audio_bitrate else None)
+    problems = {}
+    if output.container != 'mp4':
+        problems['container'] = output.container
+    if output.video_codec != 'h264':
+        problems['video_codec'] = output.video_codec
+    if (output.width, output.height) != (plan.width, plan.height):
+        problems['size'] = f'{output.width}x{output.height}'
+    if output.audio_codec != expected_audio:
+        problems['audio_codec'] = output.audio_codec
+    if abs(output.duration - source_probe.duration) > DURATION_TOLERANCE:
+        problems['duration'] = output.duration
+    if problems:
+        raise MediaError('invalid_output', "output does not match the plan",
+            problems)
+    if output.size > plan.target_size:
+        raise MediaError('overshoot', "output larger than the target size",
+            {'size': output.size, 'target_size': plan.target_size})
+    return output
+
+
+def _encode_audio(runner, intermediate, destination, plan):
+    """Encode the audio of intermediate, lowering the asked bitrate while it
+    exceeds audio_allowance (at most AUDIO_ATTEMPTS encodes, cheap: audio
+    only).  Return (bitrate, bytes) of the last encode: the video absorbs
+    whatever excess remains."""
+    allowance = audio_allowance(plan)
+    bitrate = plan.audio_bitrate
+    for attempt in range(1, AUDIO_ATTEMPTS + 1):
+        _run(runner, audio_command(intermediate, destination, bitrate),
+            step='audio')
+        audio_bytes = stream_bytes(destination).get('audio', 0)
+        lower = max(MIN_AUDIO_BITRATE, lower_bitrate(
+                bitrate, audio_bytes, allowance, audio_bytes))
+        if audio_bytes <= allowance or lower >= bitrate:
+            break
+        if attempt < AUDIO_ATTEMPTS:
+            bitrate = lower
+    return bitrate, audio_bytes
+
+
+def transcode(source, destination, plan, workdir, runner=subprocess.run,
+        progress=None, clock=time.monotonic, preset='medium',
+        max_attempts=MAX_ATTEMPTS, source_probe=None):
+    """Encode source into destination following plan; return Transcoded.
+
+    Steps: probe (unless source_probe is given); decode and scale once into
+    a lossless intermediate (scale_command); AAC from its PCM, re-encoded
+    lower while over its allowance (ffmpeg's AAC is not strictly CBR); size
+    the video from the audio actually produced (video_budget, never above
+    plan.video_bitrate); x264 pass 1; pass 2 muxing the AAC; verify.  An
+    output over target_size is re-encoded (pass 2 only: the pass-1 log
+    holds for any bitrate) with lower_bitrate, up to max_attempts second
+    passes.
+
+    A source without audio gives an MP4 without audio track (no silent
+    track: it would pretend sound was recorded).  Scratch files live in a
+    private directory under workdir, removed whatever happens; destination
+    is only written once verified.  progress, if given, is called with
+    (step, fraction done) at 'scale', 'audio', 'pass1', 'pass2', 'verify'
+    and 'done'.
+
+    Raises MediaError: 'corrupt' / 'no_video' from probe,
+    'transcode_failed', 'invalid_output', 'overshoot'.
+    """
+    def step(name, fraction):
+        if progress:
+            progress(name, fraction)
+
+    source, destination = os.fspath(source), os.fspath(destination)
+    if source_probe is None:
+        source_probe = probe(source)
+    scratch = tempfile.mkdtemp(prefix='transcode-', dir=workdir)
+    try:
+        intermediate = os.path.join(scratch, 'scaled.mov')
+        audio = os.path.join(scratch, 'audio.m4a')
+        passlog = os.path.join(scratch, 'x264')
+        output = os.path.join(scratch, 'output.mp4')
+        step('scale', 0)
+        started = clock()
+        _run(runner, scale_command(source, intermediate, plan, source_probe),
+            step='scale')
+        scaled = clock()
+        audio_bitrate, audio_bytes = 0, 0
+        if source_probe.has_audio and plan.audio_bitrate:
+            step('audio', 0.3)
+            audio_bitrate, audio_bytes = _encode_audio(
+                runner, intermediate, audio, plan)
+        else:
+            audio = None
+        bitrate = min(plan.video_bitrate, video_budget(plan, audio_bytes))
+        step('pass1', 0.35)
+        for attempt in range(1, max_attempts + 1):
+            if bitrate < MIN_VIDEO_BITRATE:
+                raise MediaError('overshoot', "no bits left for the video", {
+                        'video_bitrate': bitrate, 'audio_bytes': audio_bytes,
+                        'target_size': plan.target_size})
+            if attempt == 1:
+                _run(runner, encode_command(intermediate, output, plan,
+                        bitrate, passlog, 1, preset=preset), step='pass1')
+            step('pass2', 0.6)
+            _run(runner, encode_command(intermediate, output, plan, bitrate,
+                    passlog, 2, audio=audio, preset=preset), step='pass2')
+            step('verify', 0.95)
+            try:
+                result = verify(source_probe, output, plan)
+                break
+            except MediaError as exception:
+                if (exception.code != 'overshoot'
+                        or attempt == max_attempts):
+                    raise
+                bitrate = lower_bitrate(bitrate, exception.params['size'],
+                    plan.target_size, stream_bytes(output).get('video', 0))
+        encoded = clock()
+        shutil.move(output, destination)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    step('done', 1)
+    return Transcoded(probe=result, source=source_probe, attempts=attempt,
+        video_bitrate=bitrate, audio_bitrate=audio_bitrate,
+        decode_seconds=scaled - started, encode_seconds=encoded - scaled)
+
+
+@dataclasses.dataclass(frozen=True)
+class Quality:
+    "SSIM (0-1, 'All' over Y, U, V) and PSNR (dB, average; inf if equal)"
+    ssim: float
+    psnr: float
+
+
+def ssim_psnr(reference, distorted, width, height, runner=subprocess.run,
+        fps=None):
+    """Return the Quality of distorted against reference scaled (bicubic)
+    to width x height.  Both start at time 0; frames pair by timestamp, so
+    a distorted file at a lower frame rate is also charged for its judder
+    unless fps resamples the reference to its rate first."""
+    if os.path.abspath(reference) == os.path.abspath(distorted):
+        # ffmpeg-python would merge two identical inputs into one node
+        reference = 'file:' + os.path.abspath(reference)
+    distorted = (ffmpeg.input(distorted).video
+        .filter('setpts', 'PTS-STARTPTS')
+        .filter('setsar', 1)
+        .filter('format', 'yuv420p')
+        .split())
+    reference = ffmpeg.input(reference).video.filter('setpts', 'PTS-STARTPTS')
+    if fps:
+        reference = reference.filter('fps', fps=fps)
+    reference = (reference
+        .filter('scale', width, height, flags='bicubic')
+        .filter('setsar', 1)
+        .filter('format', 'yuv420p')
+        .split())
+    ssim = ffmpeg.filter([distorted[0], reference[0]], 'ssim')
+    psnr = ffmpeg.filter([distorted[1], reference[1]], 'psnr')
+    stderr = _run(runner,
+        _command(ffmpeg.output(ssim, psnr, '-', f='null'), loglevel='info'),
+        code='ffmpeg_failed', step='ssim_psnr')
+    ssim = re.search(r'SSIM .*All:\s*([0-9.]+|inf)', stderr)
+    psnr = re.search(r'PSNR .*average:\s*([0-9.]+|inf)', stderr)
+    if not ssim or not psnr:
+        raise MediaError('ffmpeg_failed', "no SSIM/PSNR in ffmpeg output",
+            {'stderr': stderr[-2000:]})
+    return Quality(ssim=float(ssim.group(1)), psnr=float(psnr.group(1)))
+
+
+# Speech-like sound: a glottal sawtooth around 140 Hz gliding in pitch,
+# cut into syllables (3.3 Hz) with a 4 Hz loudness swing, then band-passed
+# as a vocal tract would.
+_SPEECH = ("0.5*(0.6+0.4*sin(2*PI*4*t))*gt(sin(2*PI*3.3*t)+0.3,0)"
+    "*(2*mod((140+30*sin(2*PI*0.7*t))*t,1)-1)")
+
+
+def generate_sample(path, seconds, width=1280, height=720, fps=30,
+        codec='h264', audio=True, runner=subprocess.run, audio_seconds=None,
+        vfr=False, streamable=False, noise=4):
+    """Write a deterministic test recording of seconds seconds to path.
+
+    Video is testsrc2 (moving shapes, changing every frame) with light
+    temporal noise as a camera sensor gives; codec 'h264' writes MP4
+    (H.264 + AAC), 'vp8' or 'vp9' write WebM (+ Opus) as MediaRecorder does.
+    Audio is speech-like (see _SPEECH) in stereo at 48 kHz, lasting
+    audio_seconds (default: seconds) to imitate a broken audio track.  vfr
+    drops a third of the frames in bursts, keeping the timestamps, as a
+    recorder short of CPU does.  streamable writes no duration nor index
+    (WebM 'live', fragmented MP4), as MediaRecorder does.
+    """
+    if codec not in {'h264', 'vp8', 'vp9'}:
+        raise ValueError(f"unknown codec {codec!r}")
+    video = ffmpeg.input(
+        f'testsrc2=size={width}x{height}:rate={fps}:duration={seconds}',
+        f='lavfi')
+    if noise:
+        video = video.filter('noise', alls=noise, allf='t', all_seed=1)
+    if vfr:
+        third = max(fps // 3, 1)
+        video = video.filter(
+            'select', f'not(between(mod(n,{fps}),{third},{2 * third - 1}))')
+    streams = [video]
+    options = {
+        'threads': 1, 'fflags': '+bitexact', 'flags:v': '+bitexact',
+        'map_metadata': -1, 'fps_mode': 'passthrough' if vfr else 'cfr',
+        }
+    if codec == 'h264':
+        options.update({'c:v': 'libx264', 'preset': 'ultrafast', 'crf': 23,
+                'pix_fmt': 'yuv420p', 'g': 2 * fps, 'f': 'mp4'})
+        if streamable:
+            options['movflags'] = '+frag_keyframe+empty_moov'
+    else:
+        options.update({
+                'c:v': 'libvpx' if codec == 'vp8' else 'libvpx-vp9',
+                'deadline': 'realtime', 'cpu-used': 8, 'b:v': '800k',
+                'g': 2 * fps, 'f': 'webm'})
+        if streamable:
+            options['live'] = 1
+    if audio:
+        audio_seconds = seconds if audio_seconds is None else audio_seconds
+        streams.append(ffmpeg.input(
+                f"aevalsrc='{_SPEECH}':s=48000:d={audio_seconds}", f='lavfi')
+            .filter('bandpass', f=900, width_type='h', w=1200))
+        options.update({'ac': 2, 'ar': 48000, 'flags:a': '+bitexact'})
+        if codec == 'h264':
+            options.update({'c:a': 'aac', 'b:a': '64k'})
+        else:
+            options.update({'c:a': 'libopus', 'b:a': '32k'})
+    _run(runner, _command(ffmpeg.output(*streams, path, **options)),
+        code='ffmpeg_failed', step='generate_sample')
+    return path

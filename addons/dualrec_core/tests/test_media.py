@@ -1,0 +1,541 @@
+# This file is part of the dualrec suite.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+import dataclasses
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+import av
+import ffmpeg
+
+from trytond.modules.dualrec_core.media import (
+    AAC_FRAME_SAMPLES, AUDIO_SLACK, HEADER_BYTES, LADDER, MAX_BPP, SAFETY,
+    MediaError, estimated_size, ffmpeg_executable, generate_sample,
+    max_duration, plan, probe, ssim_psnr, transcode, verify)
+
+SOURCES = [None, (1280, 720), (1920, 1080), (640, 480), (720, 1280),
+    (320, 240), (641, 361), (1280, 720, 15), (320, 240, 7.5)]
+
+
+def frame_rate(plan):
+    return plan.width * plan.height * plan.fps
+
+
+def noise(size):
+    "Return size bytes of deterministic noise"
+    return bytes((i * 7919 + 13) % 251 for i in range(size))
+
+
+class PlanTestCase(unittest.TestCase):
+    "Test the bitrate ladder"
+
+    def test_calibration(self):
+        "Durations land on the rungs calibrated on talking heads"
+        table = [
+            # seconds, width, height, fps, video kbps (+-10%), audio kbps
+            (1, 1280, 720, 25, 2304, 48),
+            (30, 1280, 720, 25, 1235, 48),
+            (60, 960, 540, 25, 604, 32),
+            (100, 854, 480, 20, 345, 32),
+            (200, 640, 360, 15, 158, 24),
+            (300, 640, 360, 12, 107, 16),
+            (600, 480, 270, 10, 47, 12),
+            (1200, 320, 180, 10, 19, 8),
+            (1800, 320, 180, 5, 12.7, 6),
+            (2400, 256, 144, 5, 7.3, 6),
+            (3600, 256, 144, 3, 2.4, 6),
+            ]
+        for seconds, width, height, fps, video, audio in table:
+            with self.subTest(seconds=seconds):
+                result = plan(seconds)
+                self.assertEqual(
+                    (result.width, result.height, result.fps),
+                    (width, height, fps))
+                self.assertAlmostEqual(
+                    result.video_bitrate / 1000, video, delta=video / 10)
+                self.assertEqual(result.audio_bitrate, audio * 1000)
+                self.assertEqual(result.audio_channels, 1)
+                self.assertEqual(result.low_quality, seconds == 3600)
+
+    def test_ladder_ordered(self):
+        "Each rung needs no more pixels, frames, audio or bits than the last"
+        for upper, lower in zip(LADDER, LADDER[1:]):
+            self.assertLessEqual(lower.long_side, upper.long_side)
+            self.assertLessEqual(lower.short_side, upper.short_side)
+            self.assertLessEqual(lower.fps, upper.fps)
+            self.assertLessEqual(lower.audio_bitrate, upper.audio_bitrate)
+            self.assertLessEqual(lower.audio_rate, upper.audio_rate)
+            self.assertLessEqual(lower.min_bpp, upper.min_bpp)
+            self.assertLess(lower.min_video_bitrate, upper.min_video_bitrate)
+
+    def test_boundaries(self):
+        "Just below and at a rung's limit keep it, just above goes down"
+        for source in [None, (720, 1280), (320, 240), (640, 360, 8)]:
+            for audio in [True, False]:
+                kwargs = dict(zip(['width', 'height', 'fps'], source or []),
+                    audio=audio)
+                limits = [max_duration(i, **kwargs)
+                    for i in range(len(LADDER))]
+                self.assertEqual(limits, sorted(limits))
+                if source is None:
+                    # Every rung is reached: at its limit and just above
+                    self.assertEqual(len(set(limits)), len(limits))
+                    for index, limit in enumerate(limits[:-1]):
+                        self.assertEqual(plan(limit, **kwargs).rung, index)
+                        self.assertEqual(
+                            plan(limit + 0.5, **kwargs).rung, index + 1)
+
+                def expected(seconds):
+                    "The first rung whose limit reaches seconds"
+                    return next((i for i, limit in enumerate(limits)
+                            if limit >= seconds), None)
+                for index, limit in enumerate(limits):
+                    for seconds in [limit - 0.5, limit, limit + 0.5]:
+                        rung = expected(seconds)
+                        with self.subTest(source=source, audio=audio,
+                                seconds=seconds, rung=rung):
+                            if rung is None:
+                                with self.assertRaises(MediaError) as cm:
+                                    plan(seconds, **kwargs)
+                                self.assertEqual(
+                                    cm.exception.code, 'too_long')
+                            else:
+                                self.assertEqual(
+                                    plan(seconds, **kwargs).rung, rung)
+
+    def test_sixty_minutes_fit(self):
+        "Any duration up to an hour fits; beyond the last rung is too long"
+        self.assertGreater(max_duration(len(LADDER) - 1), 3600)
+        self.assertEqual(plan(3600).rung, len(LADDER) - 1)
+        with self.assertRaises(MediaError) as cm:
+            plan(2 * 3600)
+        self.assertEqual(cm.exception.code, 'too_long')
+        self.assertAlmostEqual(cm.exception.params['max_duration'],
+            max_duration(len(LADDER) - 1))
+
+    def test_monotonic(self):
+        "A longer recording never gets more bits per second nor pixels"
+        for source in SOURCES:
+            kwargs = dict(zip(['width', 'height', 'fps'], source or []))
+            plans = [plan(seconds, **kwargs) for seconds in range(1, 3601)]
+            increases = [(longer.duration, longer.rung)
+                for shorter, longer in zip(plans, plans[1:])
+                if longer.bitrate > shorter.bitrate
+                or frame_rate(longer) > frame_rate(shorter)
+                or longer.rung < shorter.rung]
+            self.assertEqual(increases, [], source)
+
+    def test_size_arithmetic(self):
+        "Video, audio and MP4 overhead stay within the target size"
+        for source in SOURCES:
+            for audio in [True, False]:
+                kwargs = dict(zip(['width', 'height', 'fps'], source or []),
+                    audio=audio)
+                over = []
+                for seconds in [0.5, *range(1, 3601), 3600.9]:
+                    current = plan(seconds, **kwargs)
+                    streams = (current.video_bitrate
+                        + current.audio_bitrate * AUDIO_SLACK) * seconds / 8
+                    # 32 bytes of index per video frame, 8 per AAC frame
+                    index = (32 * current.fps
+                        + 8 * current.audio_rate / AAC_FRAME_SAMPLES
+                        ) * seconds
+                    size = streams + index + HEADER_BYTES
+                    if (size > current.target_size * (1 - SAFETY)
+                            or estimated_size(current)
+                            > current.target_size):
+                        over.append((seconds, size))
+                self.assertEqual(over, [], (source, audio))
+
+    def test_short_capped(self):
+        "A few seconds do not spend megabytes"
+        result = plan(1)
+        self.assertEqual(result.video_bitrate, MAX_BPP * 1280 * 720 * 25)
+        self.assertLess(estimated_size(result), 400_000)
+
+    def test_target_size(self):
+        "A smaller target size lowers the rung"
+        result = plan(300, target_size=1_000_000)
+        self.assertEqual(result.target_size, 1_000_000)
+        self.assertEqual(result.rung, plan(1500).rung)
+        self.assertLessEqual(estimated_size(result), 1_000_000)
+
+    def test_no_upscale(self):
+        "A small source is never enlarged"
+        for seconds in [1, 60, 300, 1200, 3600]:
+            result = plan(seconds, width=320, height=240)
+            self.assertLessEqual(result.width, 320)
+            self.assertLessEqual(result.height, 240)
+        self.assertEqual(
+            (plan(1, width=320, height=240).width,
+                plan(1, width=320, height=240).height), (320, 240))
+
+    def test_no_frame_rate_increase(self):
+        "A low frame rate source keeps its rate and needs fewer bits"
+        result = plan(300, width=640, height=360, fps=9.99)
+        self.assertEqual((result.rung, result.fps, result.width,
+                result.audio_bitrate), (1, 10, 640, 32_000))
+        self.assertEqual(plan(300, fps=29.97).fps, 12)
+        self.assertLess(max_duration(0), max_duration(0, fps=12.5))
+
+    def test_small_source_scales_threshold(self):
+        "A small source reaches a rung with fewer bits"
+        self.assertLess(max_duration(0), max_duration(0, width=320,
+                height=240))
+
+    def test_aspect_ratio(self):
+        "The picture keeps the source's shape in the rung's box"
+        self.assertEqual(
+            (plan(300, width=640, height=480).width,
+                plan(300, width=640, height=480).height), (480, 360))
+        self.assertEqual(
+            (plan(300, width=1920, height=1080).width,
+                plan(300, width=1920, height=1080).height), (640, 360))
+        result = plan(100, width=1280, height=720)
+        self.assertEqual((result.width, result.height), (852, 480))
+
+    def test_odd_dimensions(self):
+        "Odd source sizes give even sizes, never larger than the source"
+        for width, height in [(641, 361), (1281, 721), (333, 333), (3, 5)]:
+            for seconds in [1, 300, 3600]:
+                result = plan(seconds, width=width, height=height)
+                with self.subTest(size=(width, height), seconds=seconds):
+                    self.assertEqual(result.width % 2, 0)
+                    self.assertEqual(result.height % 2, 0)
+                    self.assertLessEqual(result.width, width)
+                    self.assertLessEqual(result.height, height)
+        result = plan(1, width=641, height=361)
+        self.assertEqual((result.width, result.height), (640, 360))
+
+    def test_portrait(self):
+        "A portrait source is fitted in the turned box"
+        result = plan(300, width=720, height=1280)
+        self.assertEqual((result.width, result.height), (360, 640))
+        result = plan(60, width=1080, height=1920)
+        self.assertEqual((result.width, result.height), (540, 960))
+        self.assertEqual(plan(300, width=720, height=1280).video_bitrate,
+            plan(300, width=1280, height=720).video_bitrate)
+
+    def test_no_audio(self):
+        "Without audio the plan has no audio and more for the video"
+        result = plan(1200, audio=False)
+        self.assertEqual((result.audio_bitrate, result.audio_rate,
+                result.audio_channels), (0, 0, 0))
+        self.assertGreater(result.video_bitrate, plan(1200).video_bitrate)
+
+    def test_quality_floor(self):
+        "low_quality warns under the bits-per-pixel floor"
+        result = plan(300)
+        self.assertFalse(result.low_quality)
+        self.assertTrue(plan(300, quality_floor=result.bits_per_pixel * 1.01)
+            .low_quality)
+
+    def test_invalid_duration(self):
+        "A duration must be positive"
+        for duration in [0, -1, math.nan, math.inf, None]:
+            with self.subTest(duration=duration), \
+                    self.assertRaises(ValueError):
+                plan(duration)
+
+
+def _fake_runner(returncode=0, stderr=b''):
+    def runner(args, **kwargs):
+        return subprocess.CompletedProcess(args, returncode, b'', stderr)
+    return runner
+
+
+class MediaTestCase(unittest.TestCase):
+    "Test probing and transcoding real files (a few seconds each)"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.directory = tempfile.mkdtemp(prefix='test-media-')
+        cls.addClassCleanup(shutil.rmtree, cls.directory)
+        cls.webm = generate_sample(cls.path('sample.webm'), 4, 640, 360,
+            codec='vp8')
+        cls.mp4 = generate_sample(cls.path('sample.mp4'), 4, 320, 240)
+
+    @classmethod
+    def path(cls, name):
+        return os.path.join(cls.directory, name)
+
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(dir=self.directory)
+
+    def transcode(self, source, plan_=None, **kwargs):
+        source_probe = probe(source)
+        if plan_ is None:
+            plan_ = plan(source_probe.duration, width=source_probe.width,
+                height=source_probe.height, audio=source_probe.has_audio)
+        destination = os.path.join(self.workdir, 'out.mp4')
+        workdir = os.path.join(self.workdir, 'work')
+        os.mkdir(workdir)
+        result = transcode(source, destination, plan_, workdir, **kwargs)
+        self.assertEqual(os.listdir(workdir), [])
+        self.assertEqual(os.path.getsize(destination), result.probe.size)
+        return destination, plan_, result
+
+    def assertFails(self, code, function, *args, **kwargs):
+        with self.assertRaises(MediaError) as cm:
+            function(*args, **kwargs)
+        self.assertEqual(cm.exception.code, code, cm.exception.params)
+        return cm.exception
+
+    def test_probe_webm(self):
+        "A MediaRecorder-like WebM probes with its streams"
+        result = probe(self.webm)
+        self.assertEqual((result.container, result.video_codec,
+                result.width, result.height, result.audio_codec,
+                result.audio_rate), ('webm', 'vp8', 640, 360, 'opus', 48000))
+        self.assertAlmostEqual(result.duration, 4, delta=0.05)
+        self.assertAlmostEqual(result.fps, 30, delta=0.1)
+        self.assertEqual(result.size, os.path.getsize(self.webm))
+
+    def test_probe_mp4(self):
+        "An MP4 probes with its streams"
+        result = probe(self.mp4)
+        self.assertEqual((result.container, result.video_codec,
+                result.width, result.height, result.audio_codec,
+                result.audio_channels), ('mp4', 'h264', 320, 240, 'aac', 2))
+        self.assertAlmostEqual(result.duration, 4, delta=0.05)
+
+    def test_probe_no_duration(self):
+        "A WebM without duration in its header is measured on its packets"
+        path = generate_sample(self.path('live.webm'), 3, 160, 120,
+            codec='vp9', streamable=True)
+        with av.open(path) as container:
+            self.assertIsNone(container.duration)
+        self.assertAlmostEqual(probe(path).duration, 3, delta=0.05)
+
+    def test_probe_rotation(self):
+        "A rotated phone video probes at its display size"
+        path = self.path('rotated.mp4')
+        subprocess.run([ffmpeg_executable(), '-nostdin', '-loglevel', 'error',
+                '-display_rotation', '90', '-i', self.mp4, '-c', 'copy', path],
+            check=True)
+        result = probe(path)
+        self.assertEqual((result.width, result.height, result.rotation),
+            (240, 320, 90))
+
+    def test_probe_corrupt(self):
+        "Random, empty and truncated files are corrupt"
+        random = self.path('random.webm')
+        with open(random, 'wb') as file:
+            file.write(noise(100_000))
+        empty = self.path('empty.mp4')
+        open(empty, 'wb').close()
+        paths = [random, empty]
+        for source in [self.mp4, self.webm]:
+            with open(source, 'rb') as file:
+                data = file.read()
+            path = self.path('truncated-' + os.path.basename(source))
+            with open(path, 'wb') as file:
+                file.write(data[:len(data) // 2])
+            paths.append(path)
+        for path in paths:
+            with self.subTest(path=path):
+                self.assertFails('corrupt', probe, path)
+
+    def test_probe_no_video(self):
+        "A file with only sound has no video"
+        path = self.path('audio.m4a')
+        subprocess.run(ffmpeg.input(self.mp4).audio.output(path, c='copy')
+            .compile(cmd=ffmpeg_executable(), overwrite_output=True),
+            check=True, capture_output=True)
+        self.assertFails('no_video', probe, path)
+
+    def test_transcode_webm(self):
+        "A VP8 + Opus WebM becomes an H.264 + AAC MP4 within the target"
+        steps, calls = [], []
+
+        def runner(args, **kwargs):
+            calls.append(args)
+            return subprocess.run(args, **kwargs)
+        destination, plan_, result = self.transcode(self.webm,
+            runner=runner, progress=lambda *step: steps.append(step))
+        self.assertEqual(
+            (plan_.width, plan_.height, plan_.rung), (640, 360, 0))
+        output = result.probe
+        self.assertEqual((output.container, output.video_codec,
+                output.audio_codec, output.audio_channels,
+                output.audio_rate), ('mp4', 'h264', 'aac', 1, 48000))
+        self.assertEqual((output.width, output.height, round(output.fps)),
+            (640, 360, 25))
+        self.assertLessEqual(output.size, 5_000_000)
+        self.assertAlmostEqual(output.duration, result.source.duration,
+            delta=1)
+        self.assertEqual(result.attempts, 1)
+        self.assertGreater(result.decode_seconds, 0)
+        self.assertGreater(result.encode_seconds, 0)
+        self.assertEqual([s for s, _ in steps][0], 'scale')
+        self.assertEqual(steps[-1], ('done', 1))
+        self.assertTrue(all(c[0] == ffmpeg_executable() for c in calls))
+        self.assertEqual(sum('-pass' in c for c in calls), 2)
+        self.assertIn('+faststart', calls[-1])
+        with open(destination, 'rb') as file:
+            head = file.read(4096)
+        # +faststart: the index comes before the media data
+        self.assertEqual(head[4:8], b'ftyp')
+        self.assertLess(head.index(b'moov'), 100)
+
+    def test_transcode_mp4(self):
+        "An H.264 + AAC MP4 is re-encoded within the target, looking alike"
+        destination, plan_, result = self.transcode(self.mp4)
+        self.assertEqual((result.probe.video_codec, result.probe.audio_codec),
+            ('h264', 'aac'))
+        self.assertLessEqual(result.probe.size, 5_000_000)
+        quality = ssim_psnr(self.mp4, destination, plan_.width,
+            plan_.height, fps=plan_.fps)
+        self.assertGreater(quality.ssim, 0.9)
+        self.assertGreater(quality.psnr, 25)
+
+    def test_transcode_no_audio(self):
+        "A recording without sound gives an MP4 without audio track"
+        source = Path(generate_sample(self.path('mute.mp4'), 4, 320, 240,
+                audio=False))
+        source_probe = probe(source)
+        self.assertFalse(source_probe.has_audio)
+        # Even planned with audio, and with paths as Path objects
+        result = transcode(source, Path(self.workdir, 'out.mp4'),
+            plan(source_probe.duration, width=320, height=240),
+            Path(self.workdir), source_probe=source_probe)
+        self.assertIsNone(result.probe.audio_codec)
+        self.assertEqual(result.audio_bitrate, 0)
+        self.assertEqual(os.listdir(self.workdir), ['out.mp4'])
+
+    def test_transcode_short_audio(self):
+        "Audio stopping early is padded with silence to the full length"
+        source = generate_sample(self.path('short.webm'), 4, 320, 240,
+            codec='vp8', audio_seconds=1.5)
+        destination, _, _ = self.transcode(source)
+        with av.open(destination) as container:
+            audio = container.streams.audio[0]
+            self.assertAlmostEqual(
+                float(audio.duration * audio.time_base), 4, delta=0.1)
+
+    def test_transcode_vfr(self):
+        "Variable frame rate input comes out at the constant planned rate"
+        source = generate_sample(self.path('vfr.mp4'), 4, 320, 240,
+            vfr=True)
+        self.assertAlmostEqual(probe(source).fps, 20, delta=0.5)
+        destination, plan_, result = self.transcode(source)
+        with av.open(destination) as container:
+            video = container.streams.video[0]
+            self.assertEqual(video.frames, 4 * plan_.fps)
+        self.assertAlmostEqual(result.probe.fps, plan_.fps, places=3)
+
+    def test_transcode_overshoot(self):
+        "An overshooting encode is redone with a lower budget"
+        bitrates = []
+
+        def runner(args, **kwargs):
+            if '-pass' in args and args[args.index('-pass') + 1] == '2':
+                index = args.index('-b:v') + 1
+                bitrates.append(int(args[index]))
+                if len(bitrates) == 1:
+                    args = list(args)
+                    args[index] = str(4 * int(args[index]))
+            return subprocess.run(args, **kwargs)
+        source_probe = probe(self.mp4)
+        plan_ = plan(source_probe.duration, target_size=200_000,
+            width=source_probe.width, height=source_probe.height)
+        _, _, result = self.transcode(self.mp4, plan_, runner=runner,
+            preset='veryfast')
+        self.assertEqual(result.attempts, 2)
+        self.assertLess(bitrates[1], bitrates[0])
+        self.assertEqual(result.video_bitrate, bitrates[1])
+        self.assertLessEqual(result.probe.size, 200_000)
+
+    def test_transcode_overshoot_gives_up(self):
+        "An encode still too large after the attempts fails, leaving nothing"
+        def runner(args, **kwargs):
+            if '-pass' in args and args[args.index('-pass') + 1] == '2':
+                args = list(args)
+                args[args.index('-b:v') + 1] = '2000000'
+            return subprocess.run(args, **kwargs)
+        source_probe = probe(self.mp4)
+        plan_ = plan(source_probe.duration, target_size=200_000,
+            width=source_probe.width, height=source_probe.height)
+        exception = self.assertFails('overshoot', self.transcode, self.mp4,
+            plan_, runner=runner, preset='ultrafast', max_attempts=2)
+        self.assertGreater(exception.params['size'], 200_000)
+        self.assertEqual(os.listdir(os.path.join(self.workdir, 'work')), [])
+        self.assertFalse(os.path.exists(os.path.join(self.workdir, 'out.mp4')))
+
+    def test_transcode_failed(self):
+        "A failing ffmpeg raises transcode_failed with its stderr's tail"
+        stderr = b''.join(b'line %d\n' % i for i in range(100)) + b'boom'
+        exception = self.assertFails('transcode_failed', self.transcode,
+            self.mp4, runner=_fake_runner(1, stderr))
+        self.assertTrue(exception.params['stderr'].endswith('boom'))
+        self.assertNotIn('line 50', exception.params['stderr'])
+        self.assertEqual(exception.params['step'], 'scale')
+        self.assertEqual(os.listdir(os.path.join(self.workdir, 'work')), [])
+
+    def test_transcode_corrupt(self):
+        "Corrupt input fails before any work and leaves nothing behind"
+        random = self.path('random.mp4')
+        with open(random, 'wb') as file:
+            file.write(noise(50_000))
+        truncated = self.path('half.mp4')
+        with open(self.mp4, 'rb') as source, open(truncated, 'wb') as file:
+            file.write(source.read(os.path.getsize(self.mp4) // 2))
+        for path in [random, truncated]:
+            with self.subTest(path=path):
+                workdir = tempfile.mkdtemp(dir=self.workdir)
+                destination = os.path.join(self.workdir, 'out.mp4')
+                with self.assertRaises(MediaError) as cm:
+                    transcode(path, destination, plan(4), workdir)
+                self.assertEqual(cm.exception.code, 'corrupt')
+                self.assertEqual(os.listdir(workdir), [])
+                self.assertFalse(os.path.exists(destination))
+
+    def test_verify(self):
+        "The verifier accepts a matching output and refuses any mismatch"
+        source_probe = probe(self.mp4)
+        plan_ = plan(source_probe.duration, width=320, height=240)
+        self.assertEqual(verify(source_probe, self.mp4, plan_),
+            source_probe)
+        for output, source, plan_of_test, problem in [
+                (self.webm, source_probe, plan_, 'container'),
+                (self.mp4, dataclasses.replace(source_probe, duration=10),
+                    plan_, 'duration'),
+                (self.mp4, source_probe,
+                    dataclasses.replace(plan_, width=640), 'size'),
+                (self.mp4, dataclasses.replace(source_probe,
+                        audio_codec=None), plan_, 'audio_codec'),
+                ]:
+            with self.subTest(problem=problem):
+                exception = self.assertFails('invalid_output', verify,
+                    source, output, plan_of_test)
+                self.assertIn(problem, exception.params)
+        self.assertFails('overshoot', verify, source_probe, self.mp4,
+            dataclasses.replace(plan_, target_size=1000))
+
+    def test_ssim_psnr(self):
+        "SSIM and PSNR are read from ffmpeg's summary lines"
+        quality = ssim_psnr(self.mp4, self.mp4, 320, 240)
+        self.assertEqual((quality.ssim, quality.psnr), (1.0, math.inf))
+        stderr = (b'[Parsed_ssim_4 @ 0x1] SSIM Y:0.97 (15.2) U:0.98 (17.0) '
+            b'V:0.98 (17.1) All:0.975123 (16.0)\n'
+            b'[Parsed_psnr_5 @ 0x2] PSNR y:38.1 u:42.0 v:42.2 '
+            b'average:39.250000 min:35.0 max:44.0\n')
+        quality = ssim_psnr('a.mp4', 'b.mp4', 320, 240,
+            runner=_fake_runner(0, stderr))
+        self.assertEqual((quality.ssim, quality.psnr), (0.975123, 39.25))
+        self.assertFails('ffmpeg_failed', ssim_psnr, 'a.mp4', 'b.mp4', 320,
+            240, runner=_fake_runner(0, b'nothing'))
+
+    def test_generate_deterministic(self):
+        "Generated samples are byte for byte reproducible"
+        for codec in ['h264', 'vp8']:
+            with self.subTest(codec=codec):
+                first, second = (generate_sample(self.path(f'{codec}{i}'), 1,
+                        160, 120, codec=codec) for i in range(2))
+                with open(first, 'rb') as a, open(second, 'rb') as b:
+                    self.assertEqual(a.read(), b.read())
+

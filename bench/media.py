@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+# This file is part of the dualrec suite.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+"""Run the media pipeline on generated recordings and print JSON figures.
+
+    .venv/bin/python -m bench.media [--minutes 5 20 40] [--codecs h264 vp8]
+
+For each duration and codec it generates a 1280x720 30 fps input (moving
+shapes with sensor noise, speech-like audio; WebM for vp8/vp9 as the
+browser recorder makes, MP4 for h264 as phones make), runs the whole
+pipeline of dualrec_core (seal, probe, plan, transcode, verify, encrypt)
+and prints one JSON object per input:
+
+* output_bytes and fits (≤ 5,000,000 bytes);
+* wall_seconds of the pipeline and realtime_factor (duration / wall);
+* decode_seconds of a decode-only pass of the same source (every frame
+  decoded once, the physical floor) and pipeline_to_decode (the ratio);
+* ssim and psnr of the output against the source scaled to the output's
+  size and frame rate;
+* encrypt_mb_s: throughput of the media envelope (envelope.benchmark).
+
+Generating the 40-minute inputs takes a while: generated files are kept in
+--cache (default var/bench) and reused.
+"""
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from trytond.modules.dualrec_core import (  # noqa: E402
+    envelope, media, pipeline)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def decode_only(path):
+    "Seconds to decode every frame of path once (the floor of any pipeline)."
+    started = time.monotonic()
+    subprocess.run([media.ffmpeg_executable(), '-v', 'error', '-nostdin',
+            '-i', str(path), '-map', '0:v:0', '-f', 'null', '-'],
+        check=True)
+    return time.monotonic() - started
+
+
+def run_one(source, keyring, workdir):
+    root = Path(workdir)
+    original = 'upload/original'
+    (root / 'upload').mkdir(parents=True, exist_ok=True)
+    (root / original).write_bytes(source.read_bytes())
+    started = time.monotonic()
+    result = pipeline.run(root, original, keyring, 'out/recording.mp4.enc',
+        media.TARGET_SIZE)
+    wall = time.monotonic() - started
+    output = root / 'plain.mp4'
+    envelope.decrypt_file(keyring, root / result.compressed_path, output)
+    quality = media.ssim_psnr(str(source), str(output), result.width,
+        result.height, fps=result.settings['fps'])
+    decode = decode_only(source)
+    duration = media.probe(source).duration
+    return {
+        'input': source.name,
+        'duration_s': round(duration, 1),
+        'output_bytes': result.compressed_size,
+        'fits': result.compressed_size <= media.TARGET_SIZE,
+        'resolution': f'{result.width}x{result.height}',
+        'fps': result.settings['fps'],
+        'video_kbps': round(result.settings['video_bitrate'] / 1000, 1),
+        'audio_kbps': round(result.settings['audio_bitrate'] / 1000, 1),
+        'wall_seconds': round(wall, 1),
+        'realtime_factor': round(duration / wall, 1),
+        'decode_seconds': round(decode, 1),
+        'pipeline_to_decode': round(wall / decode, 2),
+        'ssim': round(quality.ssim, 4),
+        'psnr': round(quality.psnr, 2),
+        'low_quality': result.low_quality,
+        }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--minutes', type=float, nargs='+',
+        default=[5, 20, 40])
+    parser.add_argument('--codecs', nargs='+', default=['h264', 'vp8'])
+    parser.add_argument('--cache', default=str(ROOT / 'var' / 'bench'))
+    args = parser.parse_args()
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    keyring = envelope.Keyring.from_string('kbench:' + 'b3' * 32)
+    encryption = envelope.benchmark(size_mb=128)
+    for minutes in args.minutes:
+        for codec in args.codecs:
+            suffix = 'mp4' if codec == 'h264' else 'webm'
+            source = cache / f'talking-{minutes:g}min-{codec}.{suffix}'
+            if not source.exists():
+                media.generate_sample(str(source), minutes * 60,
+                    codec=codec)
+            with tempfile.TemporaryDirectory(prefix='bench-media-') as tmp:
+                figures = run_one(source, keyring, tmp)
+            figures['encrypt_mb_s'] = encryption['encrypt_mb_per_s']
+            figures['decrypt_mb_s'] = encryption['decrypt_mb_per_s']
+            print(json.dumps(figures), flush=True)
+
+
+if __name__ == '__main__':
+    main()

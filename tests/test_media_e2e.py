@@ -1,0 +1,234 @@
+# This file is part of the dualrec suite.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+"""A recording from upload to playback, through the worker, on a live
+server: the media pipeline as the recorder and the reviewer meet it."""
+import hashlib
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+import requests
+
+from trytond.modules.dualrec_core import media
+
+from .server import PASSWORD, ROOT, LiveServer, sql
+
+LIMIT = 5_000_000
+
+
+class MediaPipelineTestCase(unittest.TestCase):
+    "Test the media pipeline end to end"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = LiveServer(worker=True).start()
+        cls.addClassCleanup(cls.server.stop)
+        cls.base = (f'{cls.server.url}/{cls.server.database}'
+            '/dualrec/api/v1')
+        cls.tokens = {login: requests.post(cls.base + '/login',
+                json={'login': login, 'password': PASSWORD},
+                timeout=30).json()['token']
+            for login in ['sales', 'sales2', 'reviewer', 'manager']}
+        products = cls.call('GET', '/products', 'sales').json()
+        cls.product = next(p for p in products if p['code'] == 'LIFE-001')
+        directory = tempfile.TemporaryDirectory()
+        cls.addClassCleanup(directory.cleanup)
+        cls.webm = Path(directory.name) / 'recording.webm'
+        media.generate_sample(str(cls.webm), 4, width=640, height=360, fps=15,
+            codec='vp8')
+
+    @classmethod
+    def call(cls, method, path, login, **kwargs):
+        headers = kwargs.pop('headers', {})
+        headers['Authorization'] = f'Bearer {cls.tokens[login]}'
+        headers.setdefault('Accept-Language', 'zh-CN')
+        return requests.request(method, cls.base + path, headers=headers,
+            timeout=60, **kwargs)
+
+    def upload(self, data, content_type='video/webm'):
+        "Create a ticket and upload data for it; return the recording."
+        ticket = self.call('POST', '/tickets', 'sales', json={
+                'task_number': 'T-MEDIA', 'product': self.product['id'],
+                'policyholder_name': "李四", 'id_type': 'resident_id',
+                'id_number': '11010519491231002X', 'phone': '13812345678',
+                }).json()
+        upload = self.call('POST', '/uploads', 'sales', json={
+                'ticket': ticket['id'], 'size': len(data),
+                'sha256': hashlib.sha256(data).hexdigest(),
+                'content_type': content_type, 'timeline': [],
+                }).json()
+        response = self.call('PUT', f"/uploads/{upload['id']}?offset=0",
+            'sales', data=data,
+            headers={'Content-Type': 'application/octet-stream'})
+        self.assertEqual(response.status_code, 200, response.text)
+        response = self.call('POST', f"/uploads/{upload['id']}/complete",
+            'sales')
+        self.assertEqual(response.status_code, 200, response.text)
+        recording = response.json()['recording']
+        # the call answers at once: the worker does the work
+        self.assertEqual(recording['status'], 'processing')
+        return recording
+
+    def wait(self, recording, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            data = self.call('GET', f"/recordings/{recording['id']}",
+                'sales').json()
+            if data['status'] in {'ready', 'failed'}:
+                return data
+            time.sleep(0.5)
+        log = [line for line in self.server.log_tail(200000).splitlines()
+            if 'werkzeug' not in line and ' trytond.modules ' not in line]
+        self.fail(f"recording still {data['status']}:\n"
+            + '\n'.join(log[-60:]))
+
+    def stored(self, recording_id, column):
+        path, = sql(self.server,
+            f'SELECT {column} FROM dualrec_recording WHERE id = ?',
+            (recording_id,))[0]
+        root = self.server.directory / 'db' / self.server.database
+        return root / 'dualrec' / path if path else None
+
+    def test_upload_process_play(self):
+        "A WebM upload becomes an encrypted MP4 ≤ 5 MB, played with ranges"
+        recording = self.wait(self.upload(self.webm.read_bytes()))
+        self.assertEqual(recording['status'], 'ready', recording['error'])
+        self.assertLessEqual(recording['compressed_size'], LIMIT)
+        self.assertEqual(recording['video_codec'], 'h264')
+        self.assertEqual(recording['audio_codec'], 'aac')
+        self.assertAlmostEqual(recording['duration'], 4, delta=1)
+        self.assertEqual(recording['key_id'], 'ktest')
+
+        # no plaintext stays: the stored file is an envelope, the original
+        # (not kept by default) is gone
+        stored = self.stored(recording['id'], 'compressed_path')
+        self.assertEqual(stored.read_bytes()[:8], b'\x89DRE\r\n\x1a\n')
+        self.assertIsNone(self.stored(recording['id'], 'original_path'))
+
+        path = f"/recordings/{recording['id']}/media"
+        full = self.call('GET', path, 'sales')
+        self.assertEqual(full.status_code, 200, full.text)
+        self.assertEqual(full.headers['Content-Type'], 'video/mp4')
+        self.assertEqual(hashlib.sha256(full.content).hexdigest(),
+            recording['compressed_sha256'])
+        part = self.call('GET', path, 'sales',
+            headers={'Range': 'bytes=100-199'})
+        self.assertEqual(part.status_code, 206)
+        self.assertEqual(part.content, full.content[100:200])
+        self.assertEqual(part.headers['Content-Range'],
+            f'bytes 100-199/{len(full.content)}')
+
+        # the reviewer of the city may play it; another outlet may not
+        self.assertEqual(self.call('GET', path, 'reviewer').status_code, 200)
+        other = self.call('GET', path, 'sales2')
+        self.assertEqual(other.status_code, 404)
+        self.assertEqual(other.json()['code'], 'not_found')
+        # downloading needs the export right
+        denied = self.call('GET', path + '?download=1', 'reviewer')
+        self.assertEqual(denied.status_code, 403)
+
+        plays = sql(self.server, "SELECT COUNT(*) FROM dualrec_audit_log "
+            "WHERE action = 'playback' AND record_id = ? "
+            "AND model = 'dualrec.recording'", (recording['id'],))[0][0]
+        # the full read, the reviewer's; not the range from 100
+        self.assertEqual(plays, 2)
+
+    def test_tampered_file_refused(self):
+        "A changed byte in the stored file: refused and flagged"
+        recording = self.wait(self.upload(self.webm.read_bytes()))
+        self.assertEqual(recording['status'], 'ready', recording['error'])
+        stored = self.stored(recording['id'], 'compressed_path')
+        data = bytearray(stored.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        stored.write_bytes(bytes(data))
+
+        response = self.call('GET', f"/recordings/{recording['id']}/media",
+            'reviewer')
+        self.assertEqual(response.status_code, 409)
+        self.assertEqual(response.json()['code'], 'not_playable')
+        recording = self.call('GET', f"/recordings/{recording['id']}",
+            'sales').json()
+        self.assertTrue(recording['tampered'])
+        alerts = sql(self.server, "SELECT COUNT(*) FROM res_notification "
+            "WHERE model = 'dualrec.recording'")[0][0]
+        self.assertGreaterEqual(alerts, 1)
+
+    def test_corrupt_upload_fails_clearly(self):
+        "A file that only looks like a video fails with its reason"
+        data = self.webm.read_bytes()
+        recording = self.wait(self.upload(data[:4096]))
+        self.assertEqual(recording['status'], 'failed')
+        self.assertIn('corrupt', recording['error'])
+
+    def test_worker_killed_mid_transcode(self):
+        "A worker killed while transcoding: the job is taken again and ends"
+        self.server.stop_worker()
+        self.addCleanup(self._restart_worker)
+        data = self.webm.read_bytes()
+        recording = self.upload(data)
+        work = (self.server.directory / 'db' / self.server.database
+            / 'dualrec' / '.work')
+        self.server.start_worker()
+        deadline = time.monotonic() + 120
+        while not (work.exists() and any(work.iterdir())):
+            self.assertLess(time.monotonic(), deadline, "never started")
+            time.sleep(0.05)
+        self.server.stop_worker()   # SIGKILL, mid-pipeline
+        status = self.call('GET', f"/recordings/{recording['id']}",
+            'sales').json()['status']
+        self.assertEqual(status, 'processing')
+
+        # the scheduler finds the stalled job (here: at once) and the
+        # restarted worker ends it
+        self.server.run_python("Recording = pool.get('dualrec.recording')\n"
+            "print(len(Recording.requeue_stalled(minutes=0)))")
+        self.server.start_worker()
+        recording = self.wait(recording)
+        self.assertEqual(recording['status'], 'ready', recording['error'])
+        self.assertLessEqual(recording['compressed_size'], LIMIT)
+        # no plaintext left behind by the killed run
+        self.assertEqual(list(work.iterdir()), [])
+
+    def _restart_worker(self):
+        if not (self.server.worker_process
+                and self.server.worker_process.poll() is None):
+            self.server.start_worker()
+
+    def test_evidence_package_verifies_offline(self):
+        "The evidence package verifies without the database; a change fails"
+        recording = self.wait(self.upload(self.webm.read_bytes()))
+        self.assertEqual(recording['status'], 'ready', recording['error'])
+        path = f"/recordings/{recording['id']}/evidence"
+        self.assertEqual(self.call('GET', path, 'reviewer').status_code, 403)
+        response = self.call('GET', path, 'manager')
+        self.assertEqual(response.status_code, 200, response.text[:500])
+        self.assertEqual(response.headers['Content-Type'], 'application/zip')
+
+        directory = tempfile.TemporaryDirectory()
+        self.addCleanup(directory.cleanup)
+        package = Path(directory.name) / 'evidence.zip'
+        package.write_bytes(response.content)
+        verifier = [sys.executable,
+            str(ROOT / 'addons' / 'dualrec_core' / 'evidence.py'), 'verify']
+        # no trytond configuration, no database
+        env = {'PATH': '/usr/bin:/bin'}
+        good = subprocess.run(verifier + [str(package)], env=env,
+            capture_output=True, text=True)
+        self.assertEqual(good.returncode, 0, good.stdout + good.stderr)
+        self.assertIn(recording['compressed_sha256'], good.stdout.lower())
+
+        data = bytearray(response.content)
+        mp4 = data.find(b'ftyp')
+        data[mp4 + 2000] ^= 0x01
+        package.write_bytes(bytes(data))
+        bad = subprocess.run(verifier + [str(package)], env=env,
+            capture_output=True, text=True)
+        self.assertEqual(bad.returncode, 1, bad.stdout + bad.stderr)
+
+        exports = sql(self.server, "SELECT COUNT(*) FROM dualrec_audit_log "
+            "WHERE action = 'evidence' AND record_id = ?",
+            (recording['id'],))[0][0]
+        self.assertEqual(exports, 1)
