@@ -8,6 +8,7 @@ web root of the project; the database is removed when the server stops.
 """
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -111,8 +112,11 @@ root = {ROOT / 'var' / 'www'}
             command = [sys.executable, '-m',
                 'trytond.modules.dualrec_core.worker', '-c', *self.config,
                 '-d', self.database, '--interval', '0.3', '-v']
+        # its own process group: trytond-worker forks a pool of processes
+        # that must die with it
         self.worker_process = subprocess.Popen(command, env=self._env(),
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True)
 
     def run_python(self, code):
         "Run code with the pool of the server's database as pool (admin)."
@@ -136,7 +140,10 @@ root = {ROOT / 'var' / 'www'}
     def stop_worker(self):
         "Stop the worker at once (a crash: SIGKILL)."
         if self.worker_process and self.worker_process.poll() is None:
-            self.worker_process.kill()
+            try:
+                os.killpg(self.worker_process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self.worker_process.wait(10)
 
     def stop(self):

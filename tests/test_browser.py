@@ -2,6 +2,7 @@
 # of this repository contains the full copyright notices and license terms.
 """The staff web client (sao) in headless Chromium, as a user sees it."""
 import sys
+import time
 import unittest
 from pathlib import Path
 
@@ -34,13 +35,22 @@ class WebClientTestCase(unittest.TestCase):
         "Log in through sao's two dialogs and wait for the menu"
         page.goto(self.server.url + '/')
         page.wait_for_selector('input#login', state='visible')
-        # on PostgreSQL the server lists every database (other test runs'
-        # too): choose ours
+        # the list of databases comes later; on PostgreSQL it holds every
+        # database of the server (other test runs' too): choose ours.  With
+        # a single database sao hides the choice.
         choice = page.locator('select#database')
-        if choice.is_visible():
-            choice.select_option(self.server.database)
-        elif page.locator('input#database').is_visible():
-            page.fill('input#database', self.server.database)
+        typed = page.locator('input#database')
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if choice.is_visible():
+                choice.select_option(self.server.database)
+                break
+            if typed.is_visible():
+                # a single database is shown read-only
+                if typed.is_editable():
+                    typed.fill(self.server.database)
+                break
+            page.wait_for_timeout(250)
         page.fill('input#login', login)
         page.click('button[type=submit]')
         page.wait_for_selector('input[type=password]', state='visible')
