@@ -31,6 +31,7 @@ ACTIONS = [
     ('process_fail', "Processing Failed"),
     ('tampered', "Tampering Detected"),
     ('evidence', "Evidence Exported"),
+    ('retention_over', "Retention Over"),
     ]
 CURRENT_USER = object()
 # The fields that the chain protects, in the order of the form.

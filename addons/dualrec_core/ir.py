@@ -46,3 +46,6 @@ class Cron(metaclass=PoolMeta):
         cls.method.selection.append(
             ('dualrec.recording|requeue_stalled',
                 "Process Again Stalled Recordings"))
+        cls.method.selection.append(
+            ('dualrec.recording|list_expired',
+                "List Recordings Past Their Retention"))

@@ -98,6 +98,9 @@ class Recording(AuditMixin, ModelSQL, ModelView):
         help="A stored file failed its integrity check.")
     attempts = fields.Integer("Attempts", readonly=True,
         help="How many times the processing failed for a passing reason.")
+    retention_over = fields.Boolean("Retention Over", readonly=True,
+        help="The retention of the recording has ended: it waits for its "
+        "disposal.")
     queued_at = fields.Timestamp("Queued At", readonly=True,
         help="When the processing was last asked for.")
     processed_at = fields.Timestamp("Processed At", readonly=True,
@@ -239,6 +242,48 @@ class Recording(AuditMixin, ModelSQL, ModelView):
                     ])
         cls.queue_processing(stalled)
         return stalled
+
+    @classmethod
+    def to_rotate(cls):
+        "Return the recordings stored under another key than the active one."
+        keyring = media_keyring()
+        with without_check_access():
+            return cls.search([
+                    ('key_id', '!=', None),
+                    ('key_id', '!=', keyring.active_id),
+                    ])
+
+    @classmethod
+    def rotate(cls, recordings):
+        """Re-wrap the data keys of recordings' files to the active master
+        key, without re-encrypting the media."""
+        pool = Pool()
+        Configuration = pool.get('dualrec.configuration')
+        root = Configuration(1).get_storage_root()
+        keyring = media_keyring()
+        for recording in recordings:
+            for path in [recording.compressed_path, recording.original_path]:
+                if path and path.endswith(pipeline.SEALED_SUFFIX):
+                    envelope.rewrap(keyring, root / path)
+        with without_check_access():
+            cls.write(list(recordings), {'key_id': keyring.active_id})
+
+    @classmethod
+    def list_expired(cls, today=None):
+        """Flag the ready recordings whose retention is over, for an audited
+        disposal (cron); return them."""
+        pool = Pool()
+        AuditLog = pool.get('dualrec.audit.log')
+        today = today or dt.date.today()
+        with without_check_access():
+            expired = cls.search([
+                    ('retention_over', '=', False),
+                    ('ticket.retention_end', '<', today),
+                    ])
+            if expired:
+                cls.write(expired, {'retention_over': True})
+                AuditLog.log('retention_over', expired)
+        return expired
 
     @classmethod
     def process(cls, recordings):

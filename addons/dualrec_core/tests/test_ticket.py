@@ -1,12 +1,15 @@
 # This file is part of the dualrec suite.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
 import datetime as dt
+import os
+from unittest.mock import patch
 
 from trytond.exceptions import UserError
 from trytond.model.exceptions import AccessError
 from trytond.modules.company.tests import create_company, set_company
 from trytond.modules.dualrec_core.exceptions import (
     RecordingError, TicketError)
+from trytond.modules.dualrec_core import envelope
 from trytond.modules.dualrec_core.hold import set_contract_end
 from trytond.pool import Pool
 from trytond.tests.test_tryton import _DBTestCase, with_transaction
@@ -299,6 +302,63 @@ class TicketTestCase(_DBTestCase):
                 Hold.create([{'ticket': ticket.id, 'reason': 'complaint'}])
             with as_user(users['sales_b']), self.assertRaises(AccessError):
                 Hold.read([hold.id], ['reason'])
+
+    @with_transaction()
+    def test_expired_recordings_listed(self):
+        "Recordings past their retention are flagged for disposal, once"
+        pool = Pool()
+        Recording = pool.get('dualrec.recording')
+        AuditLog = pool.get('dualrec.audit.log')
+        company, branches, users, product = self._setup()
+        with set_company(company):
+            old = self._ticket(users['sales'], product)
+            recent = self._ticket(users['sales'], product)
+            old_recording = self._recording(old)
+            recent_recording = self._recording(recent)
+            set_contract_end([old], dt.date(2000, 1, 31))
+            set_contract_end([recent], dt.date.today())
+            self.assertEqual(
+                Recording.list_expired(), [Recording(old_recording.id)])
+            self.assertTrue(Recording(old_recording.id).retention_over)
+            self.assertFalse(Recording(recent_recording.id).retention_over)
+            self.assertEqual(Recording.list_expired(), [])
+            self.assertEqual(AuditLog.search_count([
+                        ('action', '=', 'retention_over'),
+                        ('record_id', '=', old_recording.id),
+                        ]), 1)
+
+    @with_transaction()
+    def test_rotate_master_key(self):
+        "Rotation re-wraps the stored files to the new master key"
+        pool = Pool()
+        Recording = pool.get('dualrec.recording')
+        Configuration = pool.get('dualrec.configuration')
+        old_key, new_key = 'aa' * 32, 'bb' * 32
+        company, branches, users, product = self._setup()
+        with set_company(company):
+            ticket = self._ticket(users['sales'], product)
+            recording = self._recording(ticket)
+            root = Configuration(1).get_storage_root()
+            relative = f'recordings/test-rotate/{recording.id}.mp4.enc'
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            plain = root / f'plain-{recording.id}'
+            plain.write_bytes(b'\x00' * 3000 + b'media')
+            self.addCleanup(plain.unlink)
+            self.addCleanup((root / relative).unlink)
+            envelope.encrypt_file(envelope.Keyring.from_string(
+                    f'kold:{old_key}'), plain, root / relative)
+            Recording.write([recording], {
+                    'compressed_path': relative, 'key_id': 'kold'})
+            with patch.dict(os.environ, {
+                        'DUALREC_MEDIA_KEYS': f'knew:{new_key},kold:{old_key}'}):
+                self.assertIn(recording, Recording.to_rotate())
+                Recording.rotate(Recording.to_rotate())
+                self.assertEqual(Recording.to_rotate(), [])
+            self.assertEqual(Recording(recording.id).key_id, 'knew')
+            self.assertEqual(envelope.key_id_of(root / relative), 'knew')
+            only_new = envelope.Keyring.from_string(f'knew:{new_key}')
+            with envelope.DecryptedReader(only_new, root / relative) as reader:
+                self.assertEqual(reader.read(), plain.read_bytes())
 
 
 del _DBTestCase
