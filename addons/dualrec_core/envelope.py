@@ -61,7 +61,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .pii import PIIError, load_master_key
+from .pii import CodedError, PIIError, load_master_key
 
 MAGIC = b'\x89DRE\r\n\x1a\n'
 VERSION = 1
@@ -100,7 +100,7 @@ COPY_BYTES = 1024 * 1024
 MB = 1000 * 1000
 
 
-class EnvelopeError(ValueError):
+class EnvelopeError(CodedError):
     """An encrypted file or a master key was refused.
 
     ``code`` is a short stable identifier meant to select a translated
@@ -109,18 +109,6 @@ class EnvelopeError(ValueError):
     'source_changed'.  ``params`` holds the values to format it with, never
     key material.  ``message`` is an untranslated English fallback.
     """
-
-    def __init__(self, code, message, params=None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.params = dict(params or {})
-
-    def __str__(self):
-        return self.message
-
-    def __repr__(self):
-        return f'{type(self).__name__}({self.code!r}, {self.message!r})'
 
 
 # ---------------------------------------------------------------------------

@@ -29,13 +29,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
-class PIIError(ValueError):
-    """A personal data value or key was refused.
-
-    ``code`` is a short stable identifier (e.g. 'id_number_checksum') meant
-    to select a translated message; ``params`` holds the values to format it
-    with.  ``message`` is an untranslated English fallback.
-    """
+class CodedError(ValueError):
+    """A refusal with a short stable ``code`` (to select a translated
+    message), the ``params`` to format it with and an untranslated English
+    ``message`` as fallback.  The framework-free modules derive their error
+    from it."""
 
     def __init__(self, code, message, params=None):
         super().__init__(message)
@@ -48,6 +46,15 @@ class PIIError(ValueError):
 
     def __repr__(self):
         return f'{type(self).__name__}({self.code!r}, {self.message!r})'
+
+
+class PIIError(CodedError):
+    """A personal data value or key was refused.
+
+    ``code`` is a short stable identifier (e.g. 'id_number_checksum') meant
+    to select a translated message; ``params`` holds the values to format it
+    with.  ``message`` is an untranslated English fallback.
+    """
 
 
 # ---------------------------------------------------------------------------

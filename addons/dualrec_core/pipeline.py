@@ -15,7 +15,6 @@ MediaError and EnvelopeError are final (the file is bad: the recording
 fails with their code); any other exception is transient (disk full, a
 killed process) and the caller retries.
 """
-import hashlib
 import os
 import shutil
 import subprocess
@@ -33,7 +32,6 @@ SEALED_SUFFIX = '.enc'
 class Result:
     "What the pipeline made, to be written on the recording."
     original_path: str | None
-    original_sealed: bool
     compressed_path: str
     compressed_size: int
     compressed_sha256: str
@@ -50,20 +48,6 @@ class Result:
     # stored files to remove once the result is saved (the sealed original
     # when it is not kept): removed earlier, a failed save would lose it
     discard: list = field(default_factory=list)
-
-
-def is_sealed(path):
-    "Tell whether path holds an envelope (an encrypted file)."
-    with open(path, 'rb') as file:
-        return file.read(len(envelope.MAGIC)) == envelope.MAGIC
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as file:
-        while block := file.read(1024 * 1024):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def seal_original(root, relative, keyring, sha256=None):
@@ -132,7 +116,6 @@ def run(root, original, keyring, destination, target_size,
         out = transcoded.probe
         return Result(
             original_path=sealed,
-            original_sealed=True,
             compressed_path=destination,
             compressed_size=out.size,
             compressed_sha256=info['plaintext_sha256'],

@@ -375,10 +375,6 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
             # through super: the computed value is not a user's change
             super().write(*to_write)
 
-    def retention_running(self, today=None):
-        "Tell whether the recordings of the ticket must still be kept."
-        return not retention.is_expired(self.retention_end, today)
-
     @classmethod
     def validate_fields(cls, tickets, field_names):
         super().validate_fields(tickets, field_names)
