@@ -232,3 +232,32 @@ class MediaPipelineTestCase(unittest.TestCase):
             "WHERE action = 'evidence' AND record_id = ?",
             (recording['id'],))[0][0]
         self.assertEqual(exports, 1)
+
+    def test_disposal_destroys_media_after_retention(self):
+        "Past its retention a recording's media is destroyed, with a trace"
+        recording = self.wait(self.upload(self.webm.read_bytes()))
+        self.assertEqual(recording['status'], 'ready', recording['error'])
+        stored = self.stored(recording['id'], 'compressed_path')
+        self.assertTrue(stored.exists())
+        self.server.run_python(
+            "import datetime as dt\n"
+            "from trytond.modules.dualrec_core.hold import set_contract_end\n"
+            "Recording = pool.get('dualrec.recording')\n"
+            f"recording = Recording({recording['id']})\n"
+            "set_contract_end([recording.ticket], dt.date(2000, 1, 31))\n"
+            "Recording.list_expired()\n"
+            "Recording.dispose([recording])\n")
+        # the commit destroyed the file; the record stays as the trace
+        self.assertFalse(stored.exists())
+        data = self.call('GET', f"/recordings/{recording['id']}",
+            'sales').json()
+        self.assertEqual(data['status'], 'disposed')
+        self.assertEqual(data['compressed_sha256'],
+            recording['compressed_sha256'])
+        response = self.call('GET', f"/recordings/{recording['id']}/media",
+            'sales')
+        self.assertEqual(response.status_code, 409)
+        disposals = sql(self.server, "SELECT COUNT(*) FROM dualrec_audit_log "
+            "WHERE action = 'dispose' AND record_id = ?",
+            (recording['id'],))[0][0]
+        self.assertEqual(disposals, 1)

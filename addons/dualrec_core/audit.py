@@ -32,6 +32,7 @@ ACTIONS = [
     ('tampered', "Tampering Detected"),
     ('evidence', "Evidence Exported"),
     ('retention_over', "Retention Over"),
+    ('dispose', "Disposed"),
     ]
 CURRENT_USER = object()
 # The fields that the chain protects, in the order of the form.

@@ -471,10 +471,18 @@ class Transcoded:
     encode_seconds: float
 
 
-def scale_command(source, destination, plan, source_probe):
-    """Return the ffmpeg arguments decoding source once into destination (a
-    MOV): video at plan's size and constant fps in lossless H.264
-    (ultrafast, qp 0), audio downmixed and resampled to plan's in PCM.
+def decode_command(source, intermediate, plan, source_probe, first_pass,
+        audio=None):
+    """Return the ffmpeg arguments of the one pass that decodes source.
+
+    The decoded picture is brought to plan's constant fps and size and split
+    to two outputs: intermediate (a MOV) keeps it in lossless Ut Video for
+    the second x264 pass, and first_pass (a (bitrate, passlog, preset)
+    tuple) runs the first x264 pass on it at the same time.  The sound,
+    downmixed and resampled to plan's, goes to the intermediate as PCM and,
+    when audio (a path) is given, to AAC at plan.audio_bitrate as well.
+    ffmpeg runs the decoder, the filters and the three encoders in their own
+    threads: the encoders work while the source is still being decoded.
 
     Variable frame rate input becomes constant (fps filter, frames dropped
     or repeated; start_time=0 repeats the first frame when the video starts
@@ -489,49 +497,68 @@ def scale_command(source, destination, plan, source_probe):
         .filter('fps', fps=plan.fps, start_time=0)
         .filter('scale', plan.width, plan.height, flags='bicubic')
         .filter('setsar', 1)
-        .filter('format', 'yuv420p'))
-    streams, options = [video], {
-        'c:v': 'libx264', 'preset': 'ultrafast', 'qp': 0,
-        't': duration, 'map_metadata': -1, 'f': 'mov'}
+        .filter('format', 'yuv420p')
+        .split())
+    keep, options = [video[0]], {
+        'c:v': 'utvideo', 't': duration, 'map_metadata': -1, 'f': 'mov'}
+    outputs = []
     if source_probe.has_audio and plan.audio_bitrate:
         layout = 'mono' if plan.audio_channels == 1 else 'stereo'
-        streams.append(source.audio
+        sound = (source.audio
             .filter('aresample', **{'async': 1, 'first_pts': 0})
             .filter('aformat', sample_fmts='s16',
                 sample_rates=plan.audio_rate, channel_layouts=layout)
             .filter('apad', whole_dur=duration))
+        if audio:
+            sound = sound.asplit()
+            outputs.append(ffmpeg.output(sound[1], audio, t=duration,
+                    **aac_options(plan.audio_bitrate)))
+            sound = sound[0]
+        keep.append(sound)
         options['c:a'] = 'pcm_s16le'
-    return _command(ffmpeg.output(*streams, destination, **options))
+    # ffmpeg names the pass log after the global index of the stream (in
+    # the second pass: 0); the first pass must be the first output
+    bitrate, passlog, preset = first_pass
+    return _command(ffmpeg.merge_outputs(
+            ffmpeg.output(video[1], '-', f='null', t=duration,
+                **x264_options(plan, bitrate, passlog, 1, preset)),
+            ffmpeg.output(*keep, intermediate, **options), *outputs))
 
 
-def audio_command(intermediate, destination, bitrate):
-    """Return the ffmpeg arguments encoding the PCM of intermediate into
-    AAC-LC at bitrate bit/s (native encoder) in an MP4 at destination.
+def aac_options(bitrate):
+    """Return the ffmpeg output options of AAC-LC at bitrate bit/s (native
+    encoder) in an MP4.
 
     Under FAST_AAC_BELOW the 'fast' coder is used: at 8 kHz 'twoloop' lands
     up to twice its rate on harmonic sound, 'fast' within ~10%."""
-    return _command(ffmpeg.input(intermediate).audio.output(destination, **{
-                'c:a': 'aac', 'b:a': bitrate, 'f': 'mp4',
-                'aac_coder': (
-                    'fast' if bitrate < FAST_AAC_BELOW else 'twoloop'),
-                }))
+    return {'c:a': 'aac', 'b:a': bitrate, 'f': 'mp4',
+        'aac_coder': 'fast' if bitrate < FAST_AAC_BELOW else 'twoloop'}
 
 
-def encode_command(intermediate, destination, plan, bitrate, passlog, pass_,
-        audio=None, preset='medium'):
-    """Return the ffmpeg arguments of x264 pass pass_ (1 or 2) at bitrate
-    bit/s over the video of intermediate.  Pass 1 only writes its log in
-    passlog; pass 2 copies the AAC of audio (None: no audio) along and
-    writes the MP4 with its index in front."""
-    video = ffmpeg.input(intermediate).video
-    options = {
+def x264_options(plan, bitrate, passlog, pass_, preset):
+    "Return the ffmpeg output options of x264 pass pass_ at bitrate bit/s."
+    return {
         'c:v': 'libx264', 'preset': preset, 'b:v': bitrate,
         'pass': pass_, 'passlogfile': passlog,
         'g': plan.fps * GOP_SECONDS, 'pix_fmt': 'yuv420p',
         }
-    if pass_ == 1:
-        return _command(ffmpeg.output(video, '-', f='null', **options))
-    streams = [video]
+
+
+def audio_command(intermediate, destination, bitrate):
+    """Return the ffmpeg arguments encoding the PCM of intermediate into
+    AAC at bitrate bit/s (aac_options) at destination."""
+    return _command(ffmpeg.input(intermediate).audio.output(
+            destination, **aac_options(bitrate)))
+
+
+def encode_command(intermediate, destination, plan, bitrate, passlog,
+        audio=None, preset='medium'):
+    """Return the ffmpeg arguments of the second x264 pass at bitrate bit/s
+    over the video of intermediate, with the log of the first in passlog:
+    it copies the AAC of audio (None: no audio) along and writes the MP4
+    with its index in front."""
+    streams = [ffmpeg.input(intermediate).video]
+    options = x264_options(plan, bitrate, passlog, 2, preset)
     if audio:
         streams.append(ffmpeg.input(audio).audio)
         options['c:a'] = 'copy'
@@ -600,22 +627,23 @@ def verify(source_probe, output_path, plan):
 
 
 def _encode_audio(runner, intermediate, destination, plan):
-    """Encode the audio of intermediate, lowering the asked bitrate while it
-    exceeds audio_allowance (at most AUDIO_ATTEMPTS encodes, cheap: audio
-    only).  Return (bitrate, bytes) of the last encode: the video absorbs
-    whatever excess remains."""
+    """Bring the AAC at destination (encoded at plan.audio_bitrate by the
+    decoding pass) within audio_allowance, re-encoding the PCM of
+    intermediate lower while it exceeds it (at most AUDIO_ATTEMPTS encodes
+    in all, cheap: audio only).  Return (bitrate, bytes) of the last
+    encode: the video absorbs whatever excess remains."""
     allowance = audio_allowance(plan)
     bitrate = plan.audio_bitrate
-    for attempt in range(1, AUDIO_ATTEMPTS + 1):
-        _run(runner, audio_command(intermediate, destination, bitrate),
-            step='audio')
-        audio_bytes = stream_bytes(destination).get('audio', 0)
+    audio_bytes = stream_bytes(destination).get('audio', 0)
+    for attempt in range(2, AUDIO_ATTEMPTS + 1):
         lower = max(MIN_AUDIO_BITRATE, lower_bitrate(
                 bitrate, audio_bytes, allowance, audio_bytes))
         if audio_bytes <= allowance or lower >= bitrate:
             break
-        if attempt < AUDIO_ATTEMPTS:
-            bitrate = lower
+        bitrate = lower
+        _run(runner, audio_command(intermediate, destination, bitrate),
+            step='audio')
+        audio_bytes = stream_bytes(destination).get('audio', 0)
     return bitrate, audio_bytes
 
 
@@ -624,21 +652,22 @@ def transcode(source, destination, plan, workdir, runner=subprocess.run,
         max_attempts=MAX_ATTEMPTS, source_probe=None):
     """Encode source into destination following plan; return Transcoded.
 
-    Steps: probe (unless source_probe is given); decode and scale once into
-    a lossless intermediate (scale_command); AAC from its PCM, re-encoded
-    lower while over its allowance (ffmpeg's AAC is not strictly CBR); size
-    the video from the audio actually produced (video_budget, never above
-    plan.video_bitrate); x264 pass 1; pass 2 muxing the AAC; verify.  An
-    output over target_size is re-encoded (pass 2 only: the pass-1 log
-    holds for any bitrate) with lower_bitrate, up to max_attempts second
-    passes.
+    Steps: probe (unless source_probe is given); one decoding pass
+    (decode_command) writing the scaled lossless intermediate, the AAC and
+    the x264 first-pass log at once; the AAC re-encoded lower from the
+    intermediate's PCM while over its allowance (ffmpeg's AAC is not
+    strictly CBR); the video sized from the audio actually produced
+    (video_budget, never above plan.video_bitrate); x264 pass 2 muxing the
+    AAC; verify.  An output over target_size is re-encoded (pass 2 only:
+    the pass-1 log holds for any bitrate) with lower_bitrate, up to
+    max_attempts second passes.
 
     A source without audio gives an MP4 without audio track (no silent
     track: it would pretend sound was recorded).  Scratch files live in a
     private directory under workdir, removed whatever happens; destination
     is only written once verified.  progress, if given, is called with
-    (step, fraction done) at 'scale', 'audio', 'pass1', 'pass2', 'verify'
-    and 'done'.
+    (step, fraction done) at 'scale' (which runs the first pass too),
+    'audio', 'pass2', 'verify' and 'done'.
 
     Raises MediaError: 'corrupt' / 'no_video' from probe,
     'transcode_failed', 'invalid_output', 'overshoot'.
@@ -658,29 +687,32 @@ def transcode(source, destination, plan, workdir, runner=subprocess.run,
         output = os.path.join(scratch, 'output.mp4')
         step('scale', 0)
         started = clock()
-        _run(runner, scale_command(source, intermediate, plan, source_probe),
+        with_audio = source_probe.has_audio and plan.audio_bitrate
+        if not with_audio:
+            audio = None
+        # the first pass runs at the budget planned for the audio; the log
+        # holds for the bitrate the measured audio leaves (and any lower)
+        first_pass = max(MIN_VIDEO_BITRATE, min(plan.video_bitrate,
+                video_budget(plan,
+                    audio_allowance(plan) if with_audio else 0)))
+        _run(runner, decode_command(source, intermediate, plan,
+                source_probe, (first_pass, passlog, preset), audio=audio),
             step='scale')
         scaled = clock()
         audio_bitrate, audio_bytes = 0, 0
-        if source_probe.has_audio and plan.audio_bitrate:
-            step('audio', 0.3)
+        if audio:
+            step('audio', 0.5)
             audio_bitrate, audio_bytes = _encode_audio(
                 runner, intermediate, audio, plan)
-        else:
-            audio = None
         bitrate = min(plan.video_bitrate, video_budget(plan, audio_bytes))
-        step('pass1', 0.35)
         for attempt in range(1, max_attempts + 1):
             if bitrate < MIN_VIDEO_BITRATE:
                 raise MediaError('overshoot', "no bits left for the video", {
                         'video_bitrate': bitrate, 'audio_bytes': audio_bytes,
                         'target_size': plan.target_size})
-            if attempt == 1:
-                _run(runner, encode_command(intermediate, output, plan,
-                        bitrate, passlog, 1, preset=preset), step='pass1')
             step('pass2', 0.6)
             _run(runner, encode_command(intermediate, output, plan, bitrate,
-                    passlog, 2, audio=audio, preset=preset), step='pass2')
+                    passlog, audio=audio, preset=preset), step='pass2')
             step('verify', 0.95)
             try:
                 result = verify(source_probe, output, plan)

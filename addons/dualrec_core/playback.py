@@ -127,23 +127,12 @@ def flag_tampered(recording, reason):
         pool = Pool()
         Recording = pool.get('dualrec.recording')
         AuditLog = pool.get('dualrec.audit.log')
-        Notification = pool.get('res.notification')
-        User = pool.get('res.user')
-        ModelData = pool.get('ir.model.data')
         target = Recording(recording.id)
         Recording.write([target], {'tampered': True})
         AuditLog.log('tampered', [target], user=transaction.user or None,
             details=json.dumps({'reason': reason}))
-        admins = User.search([('groups', '=',
-                    ModelData.get_id('dualrec_core', 'group_dualrec_admin'))])
-        Notification.create([{
-                    'user': admin.id,
-                    'label': gettext('dualrec_core.msg_recording_tampered',
-                        recording=target.rec_name),
-                    'icon': 'tryton-warning',
-                    'model': Recording.__name__,
-                    'records': json.dumps([target.id]),
-                    } for admin in admins])
+        Recording.notify_admins(gettext('dualrec_core.msg_recording_tampered',
+                recording=target.rec_name), [target])
         new.commit()
 
 

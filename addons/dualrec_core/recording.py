@@ -13,7 +13,7 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction, without_check_access
 
-from . import envelope, evidence, media, pii, pipeline
+from . import envelope, evidence, media, pii, pipeline, retention
 from .audit import AuditMixin
 from .configuration import evidence_signing_key, media_keyring
 from .exceptions import RecordingError
@@ -31,6 +31,7 @@ STATUSES = [
     ('processing', "Processing"),
     ('ready', "Ready"),
     ('failed', "Failed"),
+    ('disposed', "Disposed"),
     ]
 
 
@@ -101,6 +102,10 @@ class Recording(AuditMixin, ModelSQL, ModelView):
     retention_over = fields.Boolean("Retention Over", readonly=True,
         help="The retention of the recording has ended: it waits for its "
         "disposal.")
+    disposed_at = fields.Timestamp("Disposed At", readonly=True,
+        help="When the media was destroyed at the end of its retention.")
+    disposed_by = fields.Many2One('res.user', "Disposed By", readonly=True,
+        ondelete='RESTRICT', help="The user who destroyed the media.")
     queued_at = fields.Timestamp("Queued At", readonly=True,
         help="When the processing was last asked for.")
     processed_at = fields.Timestamp("Processed At", readonly=True,
@@ -132,6 +137,11 @@ class Recording(AuditMixin, ModelSQL, ModelView):
                 'export_evidence': {
                     'invisible': Eval('status') != 'ready',
                     'depends': ['status'],
+                    },
+                'dispose': {
+                    'invisible': (~Eval('retention_over', False)
+                        | (Eval('status') == 'disposed')),
+                    'depends': ['retention_over', 'status'],
                     },
                 })
 
@@ -283,7 +293,82 @@ class Recording(AuditMixin, ModelSQL, ModelView):
             if expired:
                 cls.write(expired, {'retention_over': True})
                 AuditLog.log('retention_over', expired)
+                cls.notify_admins(gettext(
+                        'dualrec_core.msg_recordings_expired',
+                        count=len(expired)), expired)
         return expired
+
+    @classmethod
+    def notify_admins(cls, label, recordings, icon='tryton-warning'):
+        "Tell the administrators of the suite about recordings (sao's bell)."
+        pool = Pool()
+        Notification = pool.get('res.notification')
+        User = pool.get('res.user')
+        ModelData = pool.get('ir.model.data')
+        with without_check_access():
+            admins = User.search([('groups', '=',
+                        ModelData.get_id('dualrec_core', 'group_dualrec_admin'))])
+            Notification.create([{
+                        'user': admin.id,
+                        'label': label,
+                        'icon': icon,
+                        'model': cls.__name__,
+                        'records': json.dumps([r.id for r in recordings]),
+                        } for admin in admins])
+
+    @classmethod
+    @ModelView.button
+    def dispose(cls, recordings, today=None):
+        """Destroy the media of recordings whose retention is over (audited).
+
+        The record stays, without its files, as the proof of what was kept
+        and when it was destroyed.  The retention is checked again: a legal
+        hold placed since the listing, or a later contract end, refuses the
+        whole disposal.  The files go once the transaction is committed.
+        """
+        pool = Pool()
+        AuditLog = pool.get('dualrec.audit.log')
+        Configuration = pool.get('dualrec.configuration')
+        today = today or dt.date.today()
+        recordings = [r for r in recordings if r.status != 'disposed']
+        for recording in recordings:
+            end = recording.ticket.retention_end
+            if not retention.is_expired(end, today):
+                raise RecordingError(gettext(
+                        'dualrec_core.msg_recording_dispose_retention',
+                        recording=recording.rec_name,
+                        end=end or gettext(
+                            'dualrec_core.msg_retention_open')))
+            if recording.status in {'uploading', 'processing'}:
+                raise RecordingError(gettext(
+                        'dualrec_core.msg_recording_dispose_busy',
+                        recording=recording.rec_name))
+        if not recordings:
+            return
+        files = [path for r in recordings
+            for path in [r.compressed_path, r.original_path] if path]
+        details = {r.id: json.dumps({
+                    'retention_end': r.ticket.retention_end.isoformat(),
+                    'files': [p for p in [r.compressed_path, r.original_path]
+                        if p],
+                    'compressed_sha256': r.compressed_sha256,
+                    'original_sha256': r.original_sha256,
+                    }) for r in recordings}
+        with without_check_access():
+            cls.write(recordings, {
+                    'status': 'disposed',
+                    'retention_over': True,
+                    'compressed_path': None,
+                    'original_path': None,
+                    'disposed_at': dt.datetime.now(),
+                    'disposed_by': Transaction().user,
+                    })
+        for recording in recordings:
+            AuditLog.log('dispose', [recording],
+                details=details[recording.id])
+        if files:
+            Transaction().join(_RemoveOnCommit(
+                    Configuration(1).get_storage_root(), files))
 
     @classmethod
     def process(cls, recordings):

@@ -6,6 +6,7 @@ from unittest.mock import patch
 
 from trytond.exceptions import UserError
 from trytond.model.exceptions import AccessError
+from trytond.model.modelview import AccessButtonError
 from trytond.modules.company.tests import create_company, set_company
 from trytond.modules.dualrec_core.exceptions import (
     RecordingError, TicketError)
@@ -326,6 +327,88 @@ class TicketTestCase(_DBTestCase):
                         ('action', '=', 'retention_over'),
                         ('record_id', '=', old_recording.id),
                         ]), 1)
+
+    @with_transaction()
+    def test_dispose_after_retention_only(self):
+        "Only an administrator disposes, and only past the retention end"
+        pool = Pool()
+        Recording = pool.get('dualrec.recording')
+        Hold = pool.get('dualrec.legal.hold')
+        AuditLog = pool.get('dualrec.audit.log')
+        Notification = pool.get('res.notification')
+        company, branches, users, product = self._setup()
+        admin = create_user('dradmin', company, 'group_dualrec_admin',
+            branches['P1'], 'A1')
+        manager = create_user('drmanager', company, 'group_dualrec_manager',
+            branches['P1'], 'M1')
+        with set_company(company):
+            ticket = self._ticket(users['sales'], product)
+            recording = self._recording(ticket)
+            Recording.write([recording], {
+                    'compressed_path': 'recordings/x/v1.mp4.dre',
+                    'compressed_sha256': 'ab' * 32})
+
+            # the contract end is unknown: the retention is open-ended and
+            # the button is not offered
+            with as_user(admin), self.assertRaises(AccessButtonError):
+                Recording.dispose([Recording(recording.id)])
+            set_contract_end([ticket], dt.date(2000, 1, 31))
+            self.assertEqual(Recording.list_expired(), [recording])
+            # the administrators hear of it
+            admin_notes = Notification.search([('user', '=', admin.id)])
+            self.assertEqual(len(admin_notes), 1)
+            self.assertEqual(
+                admin_notes[0].records, f'[{recording.id}]')
+            # a legal hold placed since the listing: kept, checked again
+            hold, = Hold.create([{'ticket': ticket.id,
+                        'reason': 'complaint',
+                        'placed_on': dt.date(2001, 1, 1)}])
+            with as_user(admin), self.assertRaises(RecordingError):
+                Recording.dispose([Recording(recording.id)])
+            Hold.write([hold], {'released_on': dt.date(2002, 1, 1)})
+            self.assertEqual(
+                Recording(recording.id).ticket.retention_end,
+                dt.date(2010, 1, 31))
+
+            # nobody else may dispose, nor may anybody delete
+            for user in [users['sales'], users['reviewer'], manager]:
+                with as_user(user), self.assertRaises(AccessButtonError):
+                    Recording.dispose([Recording(recording.id)])
+            for user in [users['sales'], admin]:
+                with as_user(user), self.assertRaises(
+                        (AccessError, RecordingError)):
+                    Recording.delete([Recording(recording.id)])
+
+            removed = []
+            with patch('trytond.modules.dualrec_core.recording.pipeline'
+                    '.remove', side_effect=lambda root, *paths:
+                    removed.extend(paths)):
+                with as_user(admin):
+                    Recording.dispose([Recording(recording.id)])
+                disposed = Recording(recording.id)
+                self.assertEqual(disposed.status, 'disposed')
+                self.assertIsNone(disposed.compressed_path)
+                self.assertEqual(disposed.disposed_by, admin)
+                self.assertIsNotNone(disposed.disposed_at)
+                # the hashes stay as the proof of what was kept
+                self.assertEqual(disposed.compressed_sha256, 'ab' * 32)
+                log, = AuditLog.search([
+                        ('action', '=', 'dispose'),
+                        ('record_id', '=', recording.id)])
+                self.assertEqual(log.user, admin)
+                self.assertIn('recordings/x/v1.mp4.dre', log.details)
+                # the files go only when the disposal is committed
+                self.assertEqual(removed, [])
+                for datamanager in Transaction()._datamanagers:
+                    if hasattr(datamanager, 'relatives'):
+                        datamanager.tpc_finish(Transaction())
+                self.assertEqual(removed, ['recordings/x/v1.mp4.dre'])
+            # a second disposal is not offered, and does nothing anyway
+            with as_user(admin), self.assertRaises(AccessButtonError):
+                Recording.dispose([Recording(recording.id)])
+            Recording.dispose([Recording(recording.id)])
+            self.assertEqual(AuditLog.search_count([
+                        ('action', '=', 'dispose')]), 1)
 
     @with_transaction()
     def test_rotate_master_key(self):
