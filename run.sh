@@ -2,16 +2,20 @@
 # Set everything up on a fresh machine and start the suite:
 #   ./run.sh                 SQLite database var/db/dualrec.sqlite (default)
 #   ./run.sh --postgresql    PostgreSQL on 127.0.0.1:5432 (or DB=postgresql)
+#   ./run.sh --https         also over the LAN with https on port 8443 (the
+#                            recorder needs https off localhost)
 # A second run keeps the data and starts at once.  See README.md.
 set -euo pipefail
 source "$(dirname "$0")/scripts/lib.sh"
 
 backend=${DB:-sqlite}
+https=0
 for arg in "$@"; do
     case "$arg" in
         --postgresql|--pg) backend=postgresql ;;
         --sqlite) backend=sqlite ;;
-        -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+        --https) https=1 ;;
+        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
         *) die "unknown option '$arg'" ;;
     esac
 done
@@ -24,6 +28,22 @@ ensure_pii_key
 ensure_media_keys
 use_backend "$backend"
 cd "$ROOT"
+scheme=http
+if [ "$https" = 1 ]; then
+    # a self-signed certificate for this machine's names, made once
+    [ -s var/tls/cert.pem ] || "$PY" scripts/make_cert.py --out var/tls \
+        ${DUALREC_TLS_HOSTS:-}
+    cat > var/tls.conf <<CONF
+# Written by run.sh --https
+[ssl]
+certificate = $ROOT/var/tls/cert.pem
+privatekey = $ROOT/var/tls/key.pem
+[web]
+listen = ${DUALREC_HTTPS_LISTEN:-0.0.0.0:8443}
+CONF
+    CONF+=("$ROOT/var/tls.conf")
+    scheme=https
+fi
 "$PY" scripts/setup_db.py -c "${CONF[@]}" -d "$DATABASE" --demo
 
 listen=$("$PY" - "${CONF[@]}" <<'PYEOF'
@@ -36,7 +56,8 @@ PYEOF
 cat <<MSG
 
   Dual recording suite on ${backend}, database "${DATABASE}"
-  Web client:  http://${listen}/   (use localhost: the login cookie needs it or https)
+  Web client:  ${scheme}://${listen}/   (use localhost: the login cookie needs it or https)
+  Recorder:    ${scheme}://${listen}/dualrec/recorder?db=${DATABASE}
 
   Demo logins (password: ${PASSWORD})
     admin     Tryton administrator

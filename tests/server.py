@@ -119,23 +119,35 @@ root = {ROOT / 'var' / 'www'}
             start_new_session=True)
 
     def run_python(self, code):
-        "Run code with the pool of the server's database as pool (admin)."
+        """Run code with the pool of the server's database as pool (admin),
+        again with the tables it must lock if it asks to (as trytond's
+        dispatcher does)."""
         script = (
             'import sys\n'
             'from trytond import config\n'
             'config.update_etc(sys.argv[1:])\n'
             'from trytond.pool import Pool\n'
-            'from trytond.transaction import Transaction\n'
+            'from trytond.transaction import Transaction, TransactionError\n'
             f'pool = Pool({self.database!r})\n'
             f'with Transaction().start({self.database!r}, 0, '
             'readonly=True):\n'
             '    pool.init()\n'
-            f'with Transaction().start({self.database!r}, 0) as t:\n'
-            + ''.join(f'    {line}\n' for line in code.splitlines())
-            + '    t.commit()\n')
-        return subprocess.run([sys.executable, '-c', script, *self.config],
-            env=self._env(), cwd=ROOT, check=True, capture_output=True,
-            text=True).stdout
+            'extras = {}\n'
+            'while True:\n'
+            '  try:\n'
+            f'    with Transaction().start({self.database!r}, 0, **extras)'
+            ' as t:\n'
+            + ''.join(f'      {line}\n' for line in code.splitlines())
+            + '      t.commit()\n'
+            '    break\n'
+            '  except TransactionError as error:\n'
+            '    error.fix(extras)\n')
+        result = subprocess.run(
+            [sys.executable, '-c', script, *self.config],
+            env=self._env(), cwd=ROOT, capture_output=True, text=True)
+        if result.returncode:
+            raise RuntimeError(f"run_python failed:\n{result.stderr[-3000:]}")
+        return result.stdout
 
     def stop_worker(self):
         "Stop the worker at once (a crash: SIGKILL)."

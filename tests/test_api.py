@@ -104,6 +104,52 @@ class ApiTestCase(unittest.TestCase):
         self.assertIn('此次录音录像过程对于今后您维护权益非常关键',
             script['nodes'][0]['text'])
 
+    def test_options_translated(self):
+        "The form's choices come in the user's language with the settings"
+        data = self.call('GET', '/options', 'sales').json()
+        id_types = dict(data['id_types'])
+        self.assertEqual(id_types['resident_id'], '居民身份证')
+        self.assertIn('annual', dict(data['payment_methods']))
+        self.assertGreater(data['chunk_size'], 0)
+        self.assertGreater(data['recorder']['video_bits_per_second'], 0)
+
+    def test_id_number_check(self):
+        "An ID number is checked as the ticket checks it, errors explained"
+        good = self.call('POST', '/id_numbers/check', 'sales', json={
+                'id_type': 'resident_id', 'id_number': '11010519491231002X'})
+        self.assertEqual(good.status_code, 200, good.text)
+        self.assertEqual(good.json()['masked'], '110***********002X')
+        bad = self.call('POST', '/id_numbers/check', 'sales', json={
+                'id_type': 'resident_id', 'id_number': '110105194912310021'})
+        data = self.assertError(bad, 400, 'id_number_checksum')
+        self.assertIn('校验', data['message'])
+        self.assertError(self.call('POST', '/id_numbers/check', 'sales',
+                json={'id_type': 'resident_id'}), 400, 'bad_id_number')
+
+    def test_recorder_app_served(self):
+        "The recorder's files come with their types, revalidated by ETag"
+        url = f'{self.server.url}/dualrec/recorder'
+        page = requests.get(url, timeout=30)
+        self.assertEqual(page.status_code, 200)
+        self.assertEqual(page.headers['Content-Type'],
+            'text/html; charset=utf-8')
+        self.assertIn('/dualrec/recorder/app.js', page.text)
+        script = requests.get(url + '/app.js', timeout=30)
+        self.assertEqual(script.headers['Content-Type'],
+            'text/javascript; charset=utf-8')
+        self.assertEqual(script.headers['Cache-Control'], 'no-cache')
+        again = requests.get(url + '/app.js', timeout=30,
+            headers={'If-None-Match': script.headers['ETag']})
+        self.assertEqual(again.status_code, 304)
+        # OWL comes from npm through the web root
+        owl = requests.get(self.server.url
+            + '/node_modules/@odoo/owl/dist/owl.es.js', timeout=30)
+        self.assertEqual(owl.status_code, 200)
+        for path in ['/%2e%2e/recording.py', '/missing.js', '/.hidden']:
+            with self.subTest(path=path):
+                response = requests.get(url + path, timeout=30)
+                self.assertEqual(response.status_code, 404)
+
     def test_login_refused(self):
         "A wrong password answers 401 in the user's language"
         response = self.login('sales', 'wrong-password')

@@ -129,6 +129,11 @@ class MediaPipelineTestCase(unittest.TestCase):
         # downloading needs the export right
         denied = self.call('GET', path + '?download=1', 'reviewer')
         self.assertEqual(denied.status_code, 403)
+        # a ready recording is not processed again
+        again = self.call('POST', f"/recordings/{recording['id']}/retry",
+            'sales')
+        self.assertEqual(again.status_code, 409)
+        self.assertEqual(again.json()['code'], 'not_retryable')
 
         plays = sql(self.server, "SELECT COUNT(*) FROM dualrec_audit_log "
             "WHERE action = 'playback' AND record_id = ? "
@@ -160,6 +165,16 @@ class MediaPipelineTestCase(unittest.TestCase):
         "A file that only looks like a video fails with its reason"
         data = self.webm.read_bytes()
         recording = self.wait(self.upload(data[:4096]))
+        self.assertEqual(recording['status'], 'failed')
+        self.assertIn('corrupt', recording['error'])
+        # a retry (the recorder's button) queues it again: it fails again,
+        # for the same reason; another salesperson may not ask
+        path = f"/recordings/{recording['id']}/retry"
+        self.assertEqual(self.call('POST', path, 'sales2').status_code, 404)
+        response = self.call('POST', path, 'sales')
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(response.json()['status'], 'processing')
+        recording = self.wait(recording)
         self.assertEqual(recording['status'], 'failed')
         self.assertIn('corrupt', recording['error'])
 

@@ -1,3 +1,3 @@
 # This file is part of the dualrec suite.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
-from . import playback, routes  # noqa: F401  (register the HTTP routes)
+from . import playback, recorder, routes  # noqa: F401  (register the HTTP routes)

@@ -463,10 +463,9 @@ class Recording(AuditMixin, ModelSQL, ModelView):
         timeline = [{
                 'sequence': n.sequence,
                 'node': n.node.name if n.node else None,
-                'started_at': n.started_at.isoformat()
-                if n.started_at else None,
-                'confirmed_at': n.confirmed_at.isoformat()
-                if n.confirmed_at else None,
+                # datetimes: the manifest writes them as UTC times
+                'started_at': n.started_at,
+                'confirmed_at': n.confirmed_at,
                 } for n in self.timeline]
         return dict(
             ticket_number=ticket.number,

@@ -5,6 +5,8 @@ from trytond.i18n import gettext
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
+from . import pii
+from .ticket import pii_message
 from .webapi import (
     MAX_CHUNK_REQUEST, ApiError, body, endpoint, not_found, visible)
 
@@ -151,6 +153,43 @@ def products(request, pool):
     return result
 
 
+@endpoint('/options', {'GET'})
+def options(request, pool):
+    """The choices of a ticket form, in the user's language, and the
+    recorder's settings."""
+    Ticket = pool.get('dualrec.ticket')
+    Configuration = pool.get('dualrec.configuration')
+    fields = Ticket.fields_get(['id_type', 'payment_method'])
+    configuration = Configuration(1)
+    return {
+        'id_types': [[k, v] for k, v in fields['id_type']['selection']],
+        'payment_methods': [[k, v]
+            for k, v in fields['payment_method']['selection'] if k],
+        'chunk_size': configuration.chunk_size,
+        'recorder': {
+            # 640 + 48 kbit/s: a 40-minute session is about 200 MB
+            'video_bits_per_second': 640_000,
+            'audio_bits_per_second': 48_000,
+            'timeslice_ms': 3000,
+            },
+        }
+
+
+@endpoint('/id_numbers/check', {'POST'})
+def check_id_number(request, pool):
+    "Validate an identity document number as a ticket does."
+    data = body(request)
+    id_type, number = data.get('id_type'), data.get('id_number')
+    if not isinstance(id_type, str) or not isinstance(number, str):
+        raise ApiError(400, 'bad_id_number',
+            gettext('dualrec_core.msg_api_bad_json'))
+    try:
+        normalized = pii.validate_id_number(id_type, number)
+    except pii.PIIError as error:
+        raise ApiError(400, error.code, pii_message(error))
+    return {'valid': True, 'masked': pii.mask_id_number(normalized)}
+
+
 TICKET_FIELDS = ['task_number', 'branch', 'product', 'insurance_period',
     'payment_method', 'employee_number', 'policyholder_name', 'id_type',
     'id_number', 'phone', 'applicant_age']
@@ -199,6 +238,27 @@ def ticket(request, pool, ticket_id):
 @endpoint('/recordings/<recording_id>', {'GET'})
 def recording(request, pool, recording_id):
     return recording_json(visible(pool, 'dualrec.recording', recording_id))
+
+
+@endpoint('/recordings/<recording_id>/retry', {'POST'}, readonly=False)
+def retry_recording(request, pool, recording_id):
+    """Process a failed (or held back) recording again: for its salesperson
+    (the recorder's retry and "compress now") and the administrators."""
+    Recording = pool.get('dualrec.recording')
+    User = pool.get('res.user')
+    recording = visible(pool, 'dualrec.recording', recording_id)
+    if (recording.ticket.salesperson.id != Transaction().user
+            and 'group_dualrec_admin' not in User.dualrec_roles()):
+        raise not_found()
+    if recording.status not in {'failed', 'uploaded'}:
+        raise ApiError(409, 'not_retryable',
+            gettext('dualrec_core.msg_recording_not_retryable',
+                recording=recording.rec_name,
+                status=dict(Recording.fields_get(['status'])['status'][
+                        'selection'])[recording.status]))
+    with Transaction().set_context(_check_access=False):
+        Recording.retry([Recording(recording.id)])
+    return recording_json(Recording(recording.id))
 
 
 def _own_ticket(pool, ticket_id):
