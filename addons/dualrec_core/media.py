@@ -782,13 +782,37 @@ _SPEECH = ("0.5*(0.6+0.4*sin(2*PI*4*t))*gt(sin(2*PI*3.3*t)+0.3,0)"
     "*(2*mod((140+30*sin(2*PI*0.7*t))*t,1)-1)")
 
 
+def _talking_scene(seconds, width, height, fps):
+    """A counter seen by a webcam: a still room (wall, desk, a poster) and
+    two people, each a patch of ever-changing detail that sways slowly."""
+    def lavfi(source):
+        return ffmpeg.input(source, f='lavfi')
+    room = (lavfi(f'color=c=0x4a5560:s={width}x{height}:r={fps}'
+            f':d={seconds}')
+        .drawbox(0, int(height * 0.62), width, height, '0x6b5a48', t='fill')
+        .drawbox(int(width * 0.05), int(height * 0.08), int(width * 0.2),
+            int(height * 0.3), '0x9aa8b4', t='fill')
+        .filter('drawgrid', width=int(width * 0.05),
+            height=int(height * 0.05), color='0x3d4650', thickness=1))
+    person_w, person_h = (width // 4) & ~1, (height // 2) & ~1
+    for index, (x, phase) in enumerate([(0.18, 0), (0.58, 1.7)]):
+        person = lavfi(f'testsrc2=s={person_w}x{person_h}:r={fps}'
+            f':d={seconds}')
+        room = ffmpeg.overlay(room, person, eval='frame',
+            x=f'{int(width * x)}+{width // 40}*sin(0.6*t+{phase})',
+            y=f'{int(height * 0.25)}+{height // 80}*sin(0.9*t+{phase})')
+    return room
+
+
 def generate_sample(path, seconds, width=1280, height=720, fps=30,
         codec='h264', audio=True, runner=subprocess.run, audio_seconds=None,
-        vfr=False, streamable=False, noise=4):
+        vfr=False, streamable=False, noise=4, scene='pattern'):
     """Write a deterministic test recording of seconds seconds to path.
 
-    Video is testsrc2 (moving shapes, changing every frame) with light
-    temporal noise as a camera sensor gives; codec 'h264' writes MP4
+    Video is testsrc2 (moving shapes, changing every frame: the hardest
+    case), or with scene 'talking' a still room with two moving people
+    (_talking_scene), with light temporal noise as a camera sensor gives;
+    codec 'h264' writes MP4
     (H.264 + AAC), 'vp8' or 'vp9' write WebM (+ Opus) as MediaRecorder does.
     Audio is speech-like (see _SPEECH) in stereo at 48 kHz, lasting
     audio_seconds (default: seconds) to imitate a broken audio track.  vfr
@@ -798,9 +822,12 @@ def generate_sample(path, seconds, width=1280, height=720, fps=30,
     """
     if codec not in {'h264', 'vp8', 'vp9'}:
         raise ValueError(f"unknown codec {codec!r}")
-    video = ffmpeg.input(
-        f'testsrc2=size={width}x{height}:rate={fps}:duration={seconds}',
-        f='lavfi')
+    if scene == 'talking':
+        video = _talking_scene(seconds, width, height, fps)
+    else:
+        video = ffmpeg.input(
+            f'testsrc2=size={width}x{height}:rate={fps}:duration={seconds}',
+            f='lavfi')
     if noise:
         video = video.filter('noise', alls=noise, allf='t', all_seed=1)
     if vfr:

@@ -90,8 +90,9 @@ def run(root, original, keyring, destination, target_size,
     saved the result.
 
     destination is the relative path of the encrypted MP4 to write; checks
-    callables(probe of the source, Transcoded) returning a list of warning
-    strings (the automatic checks hook).  Returns a Result.
+    callables(path of the plaintext output, probe of the source, Transcoded)
+    returning a list of warning strings (the automatic checks hook), run
+    before the output is encrypted.  Returns a Result.
     """
     started = clock()
     root = Path(root)
@@ -109,7 +110,7 @@ def run(root, original, keyring, destination, target_size,
             runner=runner, source_probe=source_probe)
         warnings = []
         for check in checks:
-            warnings.extend(check(source_probe, transcoded))
+            warnings.extend(check(output, source_probe, transcoded))
         target = root / destination
         target.parent.mkdir(parents=True, exist_ok=True)
         info = envelope.encrypt_file(keyring, output, target)

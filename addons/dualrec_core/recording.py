@@ -454,8 +454,9 @@ class Recording(AuditMixin, ModelSQL, ModelView):
             details=json.dumps({'code': code, 'detail': detail[:500]}))
 
     def _get_checks(self):
-        """Return the automatic checks: callables(source probe, Transcoded)
-        returning warnings.  The review module extends it."""
+        """Return the automatic checks: callables(output path, source probe,
+        Transcoded) returning warnings (pipeline.run).  The review module
+        extends it."""
         return []
 
     def _manifest_fields(self, result):

@@ -477,7 +477,10 @@ class Recorder extends Base {
         this.writes = Promise.resolve();
         this.seq = 0;
         this.timeline = this.nodes.map((node) => ({ node: node.id, started_at: null, confirmed_at: null }));
-        onMounted(() => this.begin());
+        onMounted(() => this.begin().catch((error) => {
+            this.state.error = this.tr('Camera or microphone unavailable: {reason}',
+                { reason: error.message || error.name });
+        }));
         onWillUnmount(() => this.release());
     }
 

@@ -97,7 +97,8 @@ export class Uploader {
                 size: recording.size,
                 sha256: recording.sha256,
                 content_type: recording.mimeType.split(';')[0],
-                timeline: recording.timeline,
+                // an interrupted recording: the nodes never shown are left out
+                timeline: recording.timeline.filter((node) => node.started_at),
                 device: recording.device,
                 browser: navigator.userAgent.slice(0, 200),
             });
