@@ -129,11 +129,17 @@ class ReviewWebTestCase(unittest.TestCase):
         menu = page.locator('#menu')
         menu.get_by_text('双录管理', exact=True).click()
         menu.get_by_text('业务单据', exact=True).click()
+        page.locator('tr', has_text='王五').first.wait_for()
         page.get_by_text('待审核', exact=False).first.click()
+        # the tab reloads the list: wait until sao is done with it
+        page.wait_for_load_state('networkidle')
         row = page.locator('tr', has_text='王五').first
         row.wait_for()
         page.screenshot(path=str(ARTIFACTS / 'review_pending_list.png'))
         row.dblclick()
+        # the form is drawn before its record is read: wait for the record
+        page.wait_for_function("[...document.querySelectorAll('input')]"
+            ".some((input) => input.value === '王五')")
         page.get_by_role('button', name='审核', exact=True).click()
         dialog = page.locator('.modal-dialog').last
         dialog.get_by_text('自动检测').first.wait_for()
