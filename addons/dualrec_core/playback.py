@@ -22,6 +22,7 @@ import hmac
 import io
 import json
 import time
+from contextlib import contextmanager
 
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
@@ -206,6 +207,18 @@ def api_media(request, pool, recording_id):
         raise ApiError(409, 'not_playable', error.message)
 
 
+@contextmanager
+def link_user(pool, user_id):
+    """Run as the user a signed link was made for, with his language and
+    companies, access rights and record rules checked."""
+    transaction = Transaction()
+    User = pool.get('res.user')
+    with transaction.set_user(user_id):
+        context = User.get_preferences(context_only=True)
+        with transaction.set_context(context, _check_access=True):
+            yield
+
+
 @app.route('/<database_name>/dualrec/media/<token>', methods={'GET'})
 @with_pool
 @with_transaction(readonly=False)
@@ -217,27 +230,23 @@ def link_media(request, pool, token):
                 gettext('dualrec_core.msg_api_unauthorized')}, 401)
     recording_id, user_id, mode = checked
     download = mode != 'play'
-    transaction = Transaction()
-    User = pool.get('res.user')
-    with transaction.set_user(user_id):
-        context = User.get_preferences(context_only=True)
-        with transaction.set_context(context, _check_access=True):
-            Recording = pool.get('dualrec.recording')
-            records = Recording.search([('id', '=', recording_id)], limit=1)
-            if not records:
-                return json_response({'code': 'not_found', 'message':
-                        gettext('dualrec_core.msg_api_not_found')}, 404)
-            if download and not may_download():
-                return json_response({'code': 'forbidden', 'message':
-                        gettext('dualrec_core.msg_recording_export_denied')},
-                    403)
-            try:
-                if mode == 'evidence':
-                    return evidence_response(records[0])
-                return media_response(request, records[0], download)
-            except RecordingError as error:
-                return json_response(
-                    {'code': 'not_playable', 'message': error.message}, 409)
+    with link_user(pool, user_id):
+        Recording = pool.get('dualrec.recording')
+        records = Recording.search([('id', '=', recording_id)], limit=1)
+        if not records:
+            return json_response({'code': 'not_found', 'message':
+                    gettext('dualrec_core.msg_api_not_found')}, 404)
+        if download and not may_download():
+            return json_response({'code': 'forbidden', 'message':
+                    gettext('dualrec_core.msg_recording_export_denied')},
+                403)
+        try:
+            if mode == 'evidence':
+                return evidence_response(records[0])
+            return media_response(request, records[0], download)
+        except RecordingError as error:
+            return json_response(
+                {'code': 'not_playable', 'message': error.message}, 409)
 
 
 def play_action(recording, mode='play'):

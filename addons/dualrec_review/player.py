@@ -17,7 +17,8 @@ from trytond.protocols.wrappers import Response, with_pool, with_transaction
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
-from trytond.modules.dualrec_core.playback import check_link, sign_link
+from trytond.modules.dualrec_core.playback import (
+    check_link, link_user, sign_link)
 from trytond.modules.dualrec_core.webapi import json_response
 
 
@@ -123,18 +124,14 @@ def player(request, pool, token):
         return json_response({'code': 'unauthorized', 'message':
                 gettext('dualrec_core.msg_api_unauthorized')}, 401)
     recording_id, user_id, _ = checked
-    transaction = Transaction()
-    User = pool.get('res.user')
-    with transaction.set_user(user_id):
-        context = User.get_preferences(context_only=True)
-        with transaction.set_context(context, _check_access=True):
-            Recording = pool.get('dualrec.recording')
-            records = Recording.search([('id', '=', recording_id)], limit=1)
-            if not records:
-                return json_response({'code': 'not_found', 'message':
-                        gettext('dualrec_core.msg_api_not_found')}, 404)
-            page = render(records[0],
-                f'/{pool.database_name}/dualrec/media/{token}')
+    with link_user(pool, user_id):
+        Recording = pool.get('dualrec.recording')
+        records = Recording.search([('id', '=', recording_id)], limit=1)
+        if not records:
+            return json_response({'code': 'not_found', 'message':
+                    gettext('dualrec_core.msg_api_not_found')}, 404)
+        page = render(records[0],
+            f'/{pool.database_name}/dualrec/media/{token}')
     response = Response(page, content_type='text/html; charset=utf-8')
     response.headers['Cache-Control'] = 'private, no-store'
     response.headers['Content-Security-Policy'] = (
