@@ -5,9 +5,10 @@
 A recording is kept as one MP4 (H.264 + AAC, ``+faststart``) of at most
 ``TARGET_SIZE`` bytes whatever its length.  ``plan`` turns a duration into a
 bitrate budget and picks the best rung of ``LADDER`` that fits it; ``probe``
-reads a file's streams with PyAV; ``transcode`` decodes the source once into a
-scaled lossless intermediate, encodes it with x264 two-pass, muxes it with
-AAC, verifies the result and re-encodes with a lower budget if it overshoots.
+reads a file's streams with PyAV; ``transcode`` encodes the sound first (AAC,
+measured), then decodes the video once, scaling and encoding it with x264 as
+it goes at the bitrate the sound leaves, muxes both, verifies the result and
+re-encodes (x264 second pass) with a lower budget if it overshoots.
 
 Units: durations in seconds, sizes in bytes, bitrates in bit/s, sample rates
 in Hz, bits per pixel per frame ("bpp") as a plain ratio.
@@ -16,6 +17,7 @@ No trytond import: ffmpeg runs through an injected ``runner`` (the
 ``subprocess.run`` signature) so callers and tests control the I/O.  Every
 failure is a ``MediaError`` with a stable short ``code``.
 """
+import concurrent.futures
 import dataclasses
 import functools
 import math
@@ -31,8 +33,8 @@ import ffmpeg
 import imageio_ffmpeg
 
 TARGET_SIZE = 5_000_000
-# Share of target_size kept back for the error of x264's two-pass rate
-# control (about 1% on recordings longer than a few seconds).
+# Share of target_size kept back for the error of x264's rate control
+# (one pass: within about 1% on recordings longer than a few seconds).
 SAFETY = 0.02
 # ftyp + the fixed part of moov (mvhd, tkhd, stsd, udta...) + x264's SEI,
 # measured at 2-3 KiB, reserved generously.
@@ -48,12 +50,24 @@ AAC_FRAME_SAMPLES = 1024
 # 16 kHz and more.  Plans reserve this slack; transcode() measures the real
 # audio, re-encodes it lower if needed and gives the video what is left.
 AUDIO_SLACK = 1.2
-# Below this bitrate the 'fast' coder (see audio_command).
-FAST_AAC_BELOW = 12_000
+# At this sample rate and below the 'fast' AAC coder (see aac_options).
+FAST_AAC_RATE = 8_000
 # Bits per pixel per frame under which a plan is flagged low_quality, and
 # over which short recordings spend no more.
 QUALITY_FLOOR = 0.03
 MAX_BPP = 0.1
+# x264 presets by the pixels per second a plan encodes (width x height x
+# fps): the encode shares the two cores with the decoder of a 720p or
+# 1080p source, so the more pixels the faster the preset.  Measured on a
+# 5-minute 720p talking head at 640x360@12 (2.8 Mpx/s): superfast costs
+# 1.3x a decode-only pass at SSIM 0.984, veryfast 1.5x at 0.986, medium
+# 2.4x at 0.988; at 320x180@10 medium costs 1.1x.
+PRESETS = (
+    (8_000_000, 'ultrafast'),
+    (2_000_000, 'superfast'),
+    (1_000_000, 'veryfast'),
+    (0, 'medium'),
+    )
 # A keyframe every 10 s: reviewers seek with that granularity.
 GOP_SECONDS = 10
 # Bit/s under which an encode is pointless (x264) or ignored (native AAC).
@@ -126,9 +140,9 @@ LADDER = (
     Rung(960, 540, 25, 32_000, 32_000, 0.035),
     Rung(854, 480, 20, 32_000, 32_000, 0.035),
     Rung(640, 360, 15, 24_000, 24_000, 0.035),
-    Rung(640, 360, 12, 16_000, 16_000, 0.034),
-    Rung(480, 270, 10, 12_000, 16_000, 0.034),
-    Rung(320, 180, 10, 8_000, 16_000, 0.031),
+    Rung(640, 360, 12, 16_000, 8_000, 0.034),
+    Rung(480, 270, 10, 12_000, 8_000, 0.034),
+    Rung(320, 180, 10, 8_000, 8_000, 0.031),
     Rung(320, 180, 5, 6_000, 8_000, 0.031),
     Rung(256, 144, 5, 6_000, 8_000, 0.03),
     Rung(256, 144, 3, 6_000, 8_000, 0.0135),
@@ -459,111 +473,123 @@ def _run(runner, args, code='transcode_failed', step=None):
 @dataclasses.dataclass(frozen=True)
 class Transcoded:
     """The outcome of transcode: the output's Probe, the source's, the number
-    of x264 second passes, the final bitrates asked of x264 and of the AAC
-    encoder (bit/s) and the wall-clock seconds spent decoding and scaling,
-    and encoding (audio and video) and verifying."""
+    of video encodes, the final bitrates asked of x264 and of the AAC
+    encoder (bit/s), the x264 preset, and the wall-clock seconds of the
+    pass that decodes the source (the sound is encoded meanwhile) and of
+    what follows (mux, verify and any second pass)."""
     probe: Probe
     source: Probe
     attempts: int
     video_bitrate: int
     audio_bitrate: int
+    preset: str
     decode_seconds: float
     encode_seconds: float
 
 
-def decode_command(source, intermediate, plan, source_probe, first_pass,
-        audio=None):
-    """Return the ffmpeg arguments of the one pass that decodes source.
+def choose_preset(plan):
+    """Return the x264 preset for plan: the encode runs while the source is
+    decoded, so the more pixels per second it makes the faster the preset,
+    keeping the whole pipeline near the cost of decoding (see PRESETS)."""
+    pixels = plan.width * plan.height * plan.fps
+    return next(name for floor, name in PRESETS if pixels >= floor)
 
-    The decoded picture is brought to plan's constant fps and size and split
-    to two outputs: intermediate (a MOV) keeps it in lossless Ut Video for
-    the second x264 pass, and first_pass (a (bitrate, passlog, preset)
-    tuple) runs the first x264 pass on it at the same time.  The sound,
-    downmixed and resampled to plan's, goes to the intermediate as PCM and,
-    when audio (a path) is given, to AAC at plan.audio_bitrate as well.
-    ffmpeg runs the decoder, the filters and the three encoders in their own
-    threads: the encoders work while the source is still being decoded.
 
-    Variable frame rate input becomes constant (fps filter, frames dropped
-    or repeated; start_time=0 repeats the first frame when the video starts
-    late).  Gaps or a late start in the audio are filled with silence
-    (aresample async) and short audio is padded to the full duration, so
-    damaged audio keeps sync.  Audio is kept only if the source has some and
-    the plan asks for it.
+def _scaled_video(source, plan):
+    """The video of source (an ffmpeg-python input) at plan's constant fps
+    and size.  Variable frame rate input becomes constant (fps filter,
+    frames dropped or repeated; start_time=0 repeats the first frame when
+    the video starts late).  'area' averages the pixels it shrinks: as
+    sharp as bicubic when downscaling, and cheaper."""
+    return (source.video
+        .filter('fps', fps=plan.fps, start_time=0)
+        .filter('scale', plan.width, plan.height, flags='area')
+        .filter('setsar', 1)
+        .filter('format', 'yuv420p'))
+
+
+def sound_command(source, pcm, aac, plan, source_probe):
+    """Return the ffmpeg arguments of the pass that reads the sound of
+    source (the video is not decoded), downmixed and resampled to plan's,
+    into pcm (WAV, kept for re-encodes) and into AAC at plan.audio_bitrate
+    at aac.
+
+    Gaps or a late start in the audio are filled with silence (aresample
+    async) and short audio is padded to the full duration, so damaged audio
+    keeps sync.
     """
     duration = f'{source_probe.duration:.3f}'
-    source = ffmpeg.input(source)
-    video = (source.video
-        .filter('fps', fps=plan.fps, start_time=0)
-        .filter('scale', plan.width, plan.height, flags='bicubic')
-        .filter('setsar', 1)
-        .filter('format', 'yuv420p')
-        .split())
-    keep, options = [video[0]], {
-        'c:v': 'utvideo', 't': duration, 'map_metadata': -1, 'f': 'mov'}
-    outputs = []
-    if source_probe.has_audio and plan.audio_bitrate:
-        layout = 'mono' if plan.audio_channels == 1 else 'stereo'
-        sound = (source.audio
-            .filter('aresample', **{'async': 1, 'first_pts': 0})
-            .filter('aformat', sample_fmts='s16',
-                sample_rates=plan.audio_rate, channel_layouts=layout)
-            .filter('apad', whole_dur=duration))
-        if audio:
-            sound = sound.asplit()
-            outputs.append(ffmpeg.output(sound[1], audio, t=duration,
-                    **aac_options(plan.audio_bitrate)))
-            sound = sound[0]
-        keep.append(sound)
-        options['c:a'] = 'pcm_s16le'
-    # ffmpeg names the pass log after the global index of the stream (in
-    # the second pass: 0); the first pass must be the first output
-    bitrate, passlog, preset = first_pass
+    layout = 'mono' if plan.audio_channels == 1 else 'stereo'
+    sound = (ffmpeg.input(source).audio
+        .filter('aresample', **{'async': 1, 'first_pts': 0})
+        .filter('aformat', sample_fmts='s16', sample_rates=plan.audio_rate,
+            channel_layouts=layout)
+        .filter('apad', whole_dur=duration)
+        .asplit())
     return _command(ffmpeg.merge_outputs(
-            ffmpeg.output(video[1], '-', f='null', t=duration,
-                **x264_options(plan, bitrate, passlog, 1, preset)),
-            ffmpeg.output(*keep, intermediate, **options), *outputs))
+            ffmpeg.output(sound[0], pcm, t=duration, map_metadata=-1,
+                **{'c:a': 'pcm_s16le', 'f': 'wav'}),
+            ffmpeg.output(sound[1], aac, t=duration, map_metadata=-1,
+                **aac_options(plan.audio_bitrate, plan.audio_rate))))
 
 
-def aac_options(bitrate):
+def aac_options(bitrate, rate):
     """Return the ffmpeg output options of AAC-LC at bitrate bit/s (native
-    encoder) in an MP4.
+    encoder) in an MP4, for sound sampled at rate Hz.
 
-    Under FAST_AAC_BELOW the 'fast' coder is used: at 8 kHz 'twoloop' lands
-    up to twice its rate on harmonic sound, 'fast' within ~10%."""
+    At FAST_AAC_RATE Hz and below the 'fast' coder is used: there it lands
+    within ~10% of its rate where 'twoloop' doubles it; above, 'twoloop'
+    is the closer (and the better sounding)."""
     return {'c:a': 'aac', 'b:a': bitrate, 'f': 'mp4',
-        'aac_coder': 'fast' if bitrate < FAST_AAC_BELOW else 'twoloop'}
+        'aac_coder': 'fast' if rate <= FAST_AAC_RATE else 'twoloop'}
 
 
 def x264_options(plan, bitrate, passlog, pass_, preset):
-    "Return the ffmpeg output options of x264 pass pass_ at bitrate bit/s."
-    return {
+    """Return the ffmpeg output options of x264 pass pass_ at bitrate bit/s.
+
+    The first pass is a full-quality ABR encode (fastfirstpass off) that
+    also writes the statistics a second pass needs if the first overshoots.
+    """
+    options = {
         'c:v': 'libx264', 'preset': preset, 'b:v': bitrate,
         'pass': pass_, 'passlogfile': passlog,
         'g': plan.fps * GOP_SECONDS, 'pix_fmt': 'yuv420p',
         }
+    if pass_ == 1:
+        options['fastfirstpass'] = 0
+    return options
 
 
-def audio_command(intermediate, destination, bitrate):
-    """Return the ffmpeg arguments encoding the PCM of intermediate into
-    AAC at bitrate bit/s (aac_options) at destination."""
-    return _command(ffmpeg.input(intermediate).audio.output(
-            destination, **aac_options(bitrate)))
+def audio_command(pcm, destination, bitrate, rate):
+    """Return the ffmpeg arguments encoding the PCM at pcm (sampled at rate
+    Hz) into AAC at bitrate bit/s (aac_options) at destination."""
+    return _command(ffmpeg.input(pcm).audio.output(
+            destination, **aac_options(bitrate, rate)))
 
 
-def encode_command(intermediate, destination, plan, bitrate, passlog,
-        audio=None, preset='medium'):
-    """Return the ffmpeg arguments of the second x264 pass at bitrate bit/s
-    over the video of intermediate, with the log of the first in passlog:
-    it copies the AAC of audio (None: no audio) along and writes the MP4
-    with its index in front."""
-    streams = [ffmpeg.input(intermediate).video]
-    options = x264_options(plan, bitrate, passlog, 2, preset)
+def encode_command(source, destination, plan, source_probe, bitrate,
+        passlog, pass_=1, preset='medium'):
+    """Return the ffmpeg arguments of the pass that decodes the video of
+    source once, scales it (_scaled_video) and encodes it with x264 pass
+    pass_ at bitrate bit/s (statistics in passlog) into the MP4
+    destination.  ffmpeg runs the decoder, the filters and the encoder in
+    their own threads: x264 works while the source is still being decoded.
+    """
+    duration = f'{source_probe.duration:.3f}'
+    return _command(ffmpeg.output(
+            _scaled_video(ffmpeg.input(source), plan), destination,
+            t=duration, map_metadata=-1, f='mp4',
+            **x264_options(plan, bitrate, passlog, pass_, preset)))
+
+
+def mux_command(video, destination, audio=None):
+    """Return the ffmpeg arguments copying the H.264 of video and the AAC of
+    audio (None: no audio) into the MP4 destination, index in front."""
+    streams = [ffmpeg.input(video).video]
     if audio:
         streams.append(ffmpeg.input(audio).audio)
-        options['c:a'] = 'copy'
-    return _command(ffmpeg.output(*streams, destination,
-            movflags='+faststart', f='mp4', **options))
+    return _command(ffmpeg.output(*streams, destination, c='copy',
+            map_metadata=-1, movflags='+faststart', f='mp4'))
 
 
 def audio_allowance(plan):
@@ -626,12 +652,15 @@ def verify(source_probe, output_path, plan):
     return output
 
 
-def _encode_audio(runner, intermediate, destination, plan):
-    """Bring the AAC at destination (encoded at plan.audio_bitrate by the
-    decoding pass) within audio_allowance, re-encoding the PCM of
-    intermediate lower while it exceeds it (at most AUDIO_ATTEMPTS encodes
-    in all, cheap: audio only).  Return (bitrate, bytes) of the last
-    encode: the video absorbs whatever excess remains."""
+def _encode_audio(runner, source, pcm, destination, plan, source_probe):
+    """Read the sound of source into pcm and AAC at plan.audio_bitrate at
+    destination (sound_command), then bring the AAC within audio_allowance,
+    re-encoding the PCM lower while it exceeds it (at most AUDIO_ATTEMPTS
+    encodes in all, cheap: audio only; ffmpeg's AAC is not strictly CBR).
+    Return (bitrate, bytes) of the last encode: the video is sized from
+    what the sound really takes."""
+    _run(runner, sound_command(source, pcm, destination, plan,
+            source_probe), step='audio')
     allowance = audio_allowance(plan)
     bitrate = plan.audio_bitrate
     audio_bytes = stream_bytes(destination).get('audio', 0)
@@ -641,33 +670,35 @@ def _encode_audio(runner, intermediate, destination, plan):
         if audio_bytes <= allowance or lower >= bitrate:
             break
         bitrate = lower
-        _run(runner, audio_command(intermediate, destination, bitrate),
-            step='audio')
+        _run(runner, audio_command(pcm, destination, bitrate,
+                plan.audio_rate), step='audio')
         audio_bytes = stream_bytes(destination).get('audio', 0)
     return bitrate, audio_bytes
 
 
 def transcode(source, destination, plan, workdir, runner=subprocess.run,
-        progress=None, clock=time.monotonic, preset='medium',
+        progress=None, clock=time.monotonic, preset=None,
         max_attempts=MAX_ATTEMPTS, source_probe=None):
     """Encode source into destination following plan; return Transcoded.
 
-    Steps: probe (unless source_probe is given); one decoding pass
-    (decode_command) writing the scaled lossless intermediate, the AAC and
-    the x264 first-pass log at once; the AAC re-encoded lower from the
-    intermediate's PCM while over its allowance (ffmpeg's AAC is not
-    strictly CBR); the video sized from the audio actually produced
-    (video_budget, never above plan.video_bitrate); x264 pass 2 muxing the
-    AAC; verify.  An output over target_size is re-encoded (pass 2 only:
-    the pass-1 log holds for any bitrate) with lower_bitrate, up to
-    max_attempts second passes.
+    Steps: probe (unless source_probe is given); at the same time, in two
+    ffmpeg processes, the sound (read alone, encoded to AAC and brought
+    within its allowance: _encode_audio) and the video (decoded once,
+    scaled and encoded by x264 as it goes: encode_command) at the bitrate
+    the allowance leaves (video_budget), a first pass at full quality whose
+    one-pass rate control lands within about 1% (inside SAFETY); both muxed
+    (mux_command); verify.  An output over target_size is encoded again as
+    a second x264 pass (the first pass's statistics hold for any bitrate)
+    at lower_bitrate of what the measured audio leaves, up to max_attempts
+    encodes in all.  preset is the x264 preset, by default
+    choose_preset(plan).
 
     A source without audio gives an MP4 without audio track (no silent
     track: it would pretend sound was recorded).  Scratch files live in a
     private directory under workdir, removed whatever happens; destination
     is only written once verified.  progress, if given, is called with
-    (step, fraction done) at 'scale' (which runs the first pass too),
-    'audio', 'pass2', 'verify' and 'done'.
+    (step, fraction done) at 'encode' (once per encode), 'verify' and
+    'done'.
 
     Raises MediaError: 'corrupt' / 'no_video' from probe,
     'transcode_failed', 'invalid_output', 'overshoot'.
@@ -679,40 +710,37 @@ def transcode(source, destination, plan, workdir, runner=subprocess.run,
     source, destination = os.fspath(source), os.fspath(destination)
     if source_probe is None:
         source_probe = probe(source)
+    if preset is None:
+        preset = choose_preset(plan)
     scratch = tempfile.mkdtemp(prefix='transcode-', dir=workdir)
+    sound = None
     try:
-        intermediate = os.path.join(scratch, 'scaled.mov')
-        audio = os.path.join(scratch, 'audio.m4a')
+        audio = None
         passlog = os.path.join(scratch, 'x264')
+        video = os.path.join(scratch, 'video.mp4')
         output = os.path.join(scratch, 'output.mp4')
-        step('scale', 0)
         started = clock()
         with_audio = source_probe.has_audio and plan.audio_bitrate
-        if not with_audio:
-            audio = None
-        # the first pass runs at the budget planned for the audio; the log
-        # holds for the bitrate the measured audio leaves (and any lower)
-        first_pass = max(MIN_VIDEO_BITRATE, min(plan.video_bitrate,
+        if with_audio:
+            audio = os.path.join(scratch, 'audio.m4a')
+            sound = concurrent.futures.ThreadPoolExecutor(1)
+            audio_done = sound.submit(_encode_audio, runner, source,
+                os.path.join(scratch, 'audio.wav'), audio, plan,
+                source_probe)
+        bitrate = max(MIN_VIDEO_BITRATE, min(plan.video_bitrate,
                 video_budget(plan,
                     audio_allowance(plan) if with_audio else 0)))
-        _run(runner, decode_command(source, intermediate, plan,
-                source_probe, (first_pass, passlog, preset), audio=audio),
-            step='scale')
-        scaled = clock()
         audio_bitrate, audio_bytes = 0, 0
-        if audio:
-            step('audio', 0.5)
-            audio_bitrate, audio_bytes = _encode_audio(
-                runner, intermediate, audio, plan)
-        bitrate = min(plan.video_bitrate, video_budget(plan, audio_bytes))
         for attempt in range(1, max_attempts + 1):
-            if bitrate < MIN_VIDEO_BITRATE:
-                raise MediaError('overshoot', "no bits left for the video", {
-                        'video_bitrate': bitrate, 'audio_bytes': audio_bytes,
-                        'target_size': plan.target_size})
-            step('pass2', 0.6)
-            _run(runner, encode_command(intermediate, output, plan, bitrate,
-                    passlog, audio=audio, preset=preset), step='pass2')
+            step('encode', 0.05 if attempt == 1 else 0.5)
+            _run(runner, encode_command(source, video, plan, source_probe,
+                    bitrate, passlog, pass_=1 if attempt == 1 else 2,
+                    preset=preset), step='encode')
+            if attempt == 1:
+                encoded = clock()
+                if with_audio:
+                    audio_bitrate, audio_bytes = audio_done.result()
+            _run(runner, mux_command(video, output, audio), step='mux')
             step('verify', 0.95)
             try:
                 result = verify(source_probe, output, plan)
@@ -721,16 +749,27 @@ def transcode(source, destination, plan, workdir, runner=subprocess.run,
                 if (exception.code != 'overshoot'
                         or attempt == max_attempts):
                     raise
-                bitrate = lower_bitrate(bitrate, exception.params['size'],
-                    plan.target_size, stream_bytes(output).get('video', 0))
-        encoded = clock()
+                bitrate = min(bitrate, video_budget(plan, audio_bytes),
+                    lower_bitrate(bitrate, exception.params['size'],
+                        plan.target_size,
+                        stream_bytes(output).get('video', 0)))
+                if bitrate < MIN_VIDEO_BITRATE:
+                    raise MediaError('overshoot',
+                        "no bits left for the video", {
+                            'video_bitrate': bitrate,
+                            'audio_bytes': audio_bytes,
+                            'target_size': plan.target_size})
+        finished = clock()
         shutil.move(output, destination)
     finally:
+        if sound:
+            # the sound's ffmpeg must be done before its files go
+            sound.shutdown(wait=True)
         shutil.rmtree(scratch, ignore_errors=True)
     step('done', 1)
     return Transcoded(probe=result, source=source_probe, attempts=attempt,
-        video_bitrate=bitrate, audio_bitrate=audio_bitrate,
-        decode_seconds=scaled - started, encode_seconds=encoded - scaled)
+        video_bitrate=bitrate, audio_bitrate=audio_bitrate, preset=preset,
+        decode_seconds=encoded - started, encode_seconds=finished - encoded)
 
 
 @dataclasses.dataclass(frozen=True)

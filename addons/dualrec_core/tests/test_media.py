@@ -13,9 +13,10 @@ import av
 import ffmpeg
 
 from trytond.modules.dualrec_core.media import (
-    AAC_FRAME_SAMPLES, AUDIO_SLACK, HEADER_BYTES, LADDER, MAX_BPP, SAFETY,
-    MediaError, estimated_size, ffmpeg_executable, generate_sample,
-    max_duration, plan, probe, ssim_psnr, transcode, verify)
+    AAC_FRAME_SAMPLES, AUDIO_SLACK, FAST_AAC_RATE, HEADER_BYTES, LADDER,
+    MAX_BPP, PRESETS, SAFETY, MediaError, aac_options, choose_preset,
+    estimated_size, ffmpeg_executable, generate_sample, max_duration, plan,
+    probe, ssim_psnr, transcode, verify)
 
 SOURCES = [None, (1280, 720), (1920, 1080), (640, 480), (720, 1280),
     (320, 240), (641, 361), (1280, 720, 15), (320, 240, 7.5)]
@@ -234,6 +235,36 @@ class PlanTestCase(unittest.TestCase):
         self.assertTrue(plan(300, quality_floor=result.bits_per_pixel * 1.01)
             .low_quality)
 
+    def test_preset(self):
+        "The more pixels per second a plan encodes, the faster the preset"
+        def preset_of(width, height, fps):
+            return choose_preset(dataclasses.replace(plan(300), width=width,
+                    height=height, fps=fps))
+        self.assertEqual(preset_of(640, 360, 12), 'superfast')
+        self.assertEqual(preset_of(320, 180, 10), 'medium')
+        self.assertEqual(preset_of(1280, 720, 25), 'ultrafast')
+        for floor, name in PRESETS[:-1]:
+            # floor is width x height x fps: 1 x floor/10 x 10
+            with self.subTest(floor=floor):
+                self.assertEqual(preset_of(1, floor // 10, 10), name)
+                self.assertNotEqual(preset_of(1, floor // 10 - 2, 10), name)
+        self.assertEqual(preset_of(2, 2, 1), PRESETS[-1][1])
+        # every plan of the default ladder finds one, from 1 s to an hour
+        names = {name for _, name in PRESETS}
+        for seconds in [1, 60, 300, 1200, 2400, 3600]:
+            self.assertIn(choose_preset(plan(seconds)), names)
+
+    def test_aac_coder(self):
+        "The 'fast' AAC coder at low sample rates, 'twoloop' above"
+        self.assertEqual(aac_options(8000, FAST_AAC_RATE)['aac_coder'],
+            'fast')
+        self.assertEqual(aac_options(8000, 16000)['aac_coder'], 'twoloop')
+        # the rungs of a few kbit/s sample at a rate the fast coder holds
+        for rung in LADDER:
+            if rung.audio_bitrate <= 16_000:
+                with self.subTest(rung=rung):
+                    self.assertLessEqual(rung.audio_rate, FAST_AAC_RATE)
+
     def test_invalid_duration(self):
         "A duration must be positive"
         for duration in [0, -1, math.nan, math.inf, None]:
@@ -371,10 +402,21 @@ class MediaTestCase(unittest.TestCase):
         self.assertEqual(result.attempts, 1)
         self.assertGreater(result.decode_seconds, 0)
         self.assertGreater(result.encode_seconds, 0)
-        self.assertEqual([s for s, _ in steps][0], 'scale')
+        self.assertEqual([s for s, _ in steps],
+            ['encode', 'verify', 'done'])
         self.assertEqual(steps[-1], ('done', 1))
         self.assertTrue(all(c[0] == ffmpeg_executable() for c in calls))
-        self.assertEqual(sum('-pass' in c for c in calls), 2)
+        # one video encode, a full-quality first pass, that decodes the
+        # source once; the sound read apart without decoding the video
+        encodes = [c for c in calls if '-pass' in c]
+        self.assertEqual(len(encodes), 1)
+        self.assertEqual(encodes[0][encodes[0].index('-pass') + 1], '1')
+        self.assertEqual(
+            encodes[0][encodes[0].index('-fastfirstpass') + 1], '0')
+        self.assertEqual(result.preset, choose_preset(plan_))
+        sound = [c for c in calls if 'pcm_s16le' in c]
+        self.assertEqual(len(sound), 1)
+        self.assertNotIn('libx264', sound[0])
         self.assertIn('+faststart', calls[-1])
         with open(destination, 'rb') as file:
             head = file.read(4096)
@@ -433,9 +475,10 @@ class MediaTestCase(unittest.TestCase):
         bitrates = []
 
         def runner(args, **kwargs):
-            if '-pass' in args and args[args.index('-pass') + 1] == '2':
+            if '-pass' in args:
                 index = args.index('-b:v') + 1
-                bitrates.append(int(args[index]))
+                bitrates.append((args[args.index('-pass') + 1],
+                        int(args[index])))
                 if len(bitrates) == 1:
                     args = list(args)
                     args[index] = str(4 * int(args[index]))
@@ -446,14 +489,37 @@ class MediaTestCase(unittest.TestCase):
         _, _, result = self.transcode(self.mp4, plan_, runner=runner,
             preset='veryfast')
         self.assertEqual(result.attempts, 2)
-        self.assertLess(bitrates[1], bitrates[0])
-        self.assertEqual(result.video_bitrate, bitrates[1])
+        # the retry is a second pass, on the first pass's statistics
+        self.assertEqual([p for p, _ in bitrates], ['1', '2'])
+        self.assertLess(bitrates[1][1], bitrates[0][1])
+        self.assertEqual(result.video_bitrate, bitrates[1][1])
         self.assertLessEqual(result.probe.size, 200_000)
+
+    def test_transcode_audio_over_allowance(self):
+        "AAC over its allowance is re-encoded lower from the kept PCM"
+        asked = []
+
+        def runner(args, **kwargs):
+            if '-b:a' in args:
+                index = args.index('-b:a') + 1
+                asked.append(int(args[index]))
+                if len(asked) == 1:
+                    # the encoder lands far above the rate asked
+                    args = list(args)
+                    args[index] = str(4 * int(args[index]))
+            return subprocess.run(args, **kwargs)
+        source = generate_sample(self.path('speech.mp4'), 20, 320, 240)
+        _, plan_, result = self.transcode(source, runner=runner)
+        self.assertEqual(asked[0], plan_.audio_bitrate)
+        self.assertGreaterEqual(len(asked), 2)
+        self.assertLess(asked[1], asked[0])
+        self.assertEqual(result.audio_bitrate, asked[-1])
+        self.assertLessEqual(result.probe.size, plan_.target_size)
 
     def test_transcode_overshoot_gives_up(self):
         "An encode still too large after the attempts fails, leaving nothing"
         def runner(args, **kwargs):
-            if '-pass' in args and args[args.index('-pass') + 1] == '2':
+            if '-pass' in args:
                 args = list(args)
                 args[args.index('-b:v') + 1] = '2000000'
             return subprocess.run(args, **kwargs)
@@ -473,7 +539,7 @@ class MediaTestCase(unittest.TestCase):
             self.mp4, runner=_fake_runner(1, stderr))
         self.assertTrue(exception.params['stderr'].endswith('boom'))
         self.assertNotIn('line 50', exception.params['stderr'])
-        self.assertEqual(exception.params['step'], 'scale')
+        self.assertIn(exception.params['step'], {'audio', 'encode'})
         self.assertEqual(os.listdir(os.path.join(self.workdir, 'work')), [])
 
     def test_transcode_corrupt(self):
