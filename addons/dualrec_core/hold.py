@@ -86,12 +86,9 @@ def set_contract_end(tickets, contract_end):
     pool = Pool()
     Ticket = pool.get('dualrec.ticket')
     User = pool.get('res.user')
-    ModelData = pool.get('ir.model.data')
     transaction = Transaction()
     if transaction.user and transaction.check_access:
-        allowed = {ModelData.get_id('dualrec_core', g)
-            for g in RETENTION_GROUPS}
-        if not allowed & set(User.get_groups()):
+        if not User.holds_group(*RETENTION_GROUPS):
             raise AccessError(gettext('dualrec_core.msg_contract_end_denied'))
         # the user must see the tickets: the record rules decide
         Ticket.read([t.id for t in tickets], ['id'])

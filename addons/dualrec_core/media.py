@@ -131,10 +131,10 @@ class Rung:
 
 # Best first.  Each rung has no more pixels, frames, audio or bits per
 # pixel than the one before, so whatever the source a longer recording never
-# climbs back up.  Thresholds sit near 0.035 bpp, where x264 two-pass keeps
-# SSIM >= 0.96 on talking heads (measured: 110 kbps 640x360 ~0.97, 20 kbps
-# 320x180@10 ~0.96, 8 kbps 256x144@5 ~0.94).  The last rung is the floor:
-# about 1.5 kbps of video, reached after 65 minutes at 5 MB.
+# climbs back up.  Thresholds sit near 0.035 bpp, where x264 keeps SSIM
+# >= 0.96 on talking heads (bench.media, heads scene: 108 kbps 640x360@12
+# 0.984, 19 kbps 320x180@10 0.979, 7 kbps 256x144@5 0.968).  The last rung
+# is the floor: about 1.5 kbps of video, reached after 65 minutes at 5 MB.
 LADDER = (
     Rung(1280, 720, 25, 48_000, 48_000, 0.035),
     Rung(960, 540, 25, 32_000, 32_000, 0.035),

@@ -44,6 +44,8 @@ class Result:
     low_quality: bool
     settings: dict
     warnings: list = field(default_factory=list)
+    # what the automatic checks found, for the caller to keep
+    findings: list = field(default_factory=list)
     seconds: float = 0.0
     # stored files to remove once the result is saved (the sealed original
     # when it is not kept): removed earlier, a failed save would lose it
@@ -91,7 +93,8 @@ def run(root, original, keyring, destination, target_size,
 
     destination is the relative path of the encrypted MP4 to write; checks
     callables(path of the plaintext output, probe of the source, Transcoded)
-    returning a list of warning strings (the automatic checks hook), run
+    returning (warnings, findings): warning strings for Result.warnings and
+    what they found for Result.findings (the automatic checks hook), run
     before the output is encrypted.  Returns a Result.
     """
     started = clock()
@@ -108,9 +111,11 @@ def run(root, original, keyring, destination, target_size,
         output = workdir / 'output.mp4'
         transcoded = media.transcode(source, output, plan, workdir,
             runner=runner, source_probe=source_probe)
-        warnings = []
+        warnings, findings = [], []
         for check in checks:
-            warnings.extend(check(output, source_probe, transcoded))
+            found_warnings, found = check(output, source_probe, transcoded)
+            warnings.extend(found_warnings)
+            findings.extend(found)
         target = root / destination
         target.parent.mkdir(parents=True, exist_ok=True)
         info = envelope.encrypt_file(keyring, output, target)
@@ -138,6 +143,7 @@ def run(root, original, keyring, destination, target_size,
                 'encoder': 'libx264 + aac, faststart',
                 },
             warnings=warnings,
+            findings=findings,
             seconds=clock() - started,
             discard=[] if keep_original else [sealed])
     finally:

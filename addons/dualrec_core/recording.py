@@ -432,6 +432,7 @@ class Recording(AuditMixin, ModelSQL, ModelView):
                 'manifest_signature': signature,
                 'processed_at': dt.datetime.now(),
                 })
+        self._keep_findings(result.findings)
         AuditLog.log('process', [self], details=json.dumps({
                     'size': result.compressed_size,
                     'sha256': result.compressed_sha256,
@@ -455,9 +456,13 @@ class Recording(AuditMixin, ModelSQL, ModelView):
 
     def _get_checks(self):
         """Return the automatic checks: callables(output path, source probe,
-        Transcoded) returning warnings (pipeline.run).  The review module
-        extends it."""
+        Transcoded) returning (warnings, findings) (pipeline.run).  The
+        review module extends it."""
         return []
+
+    def _keep_findings(self, findings):
+        "Store what the automatic checks found on the ready recording."
+        pass
 
     def _manifest_fields(self, result):
         ticket = self.ticket

@@ -51,6 +51,16 @@ class User(metaclass=PoolMeta):
         return branch_id
 
     @classmethod
+    def holds_group(cls, *xml_ids, module='dualrec_core'):
+        """Tell whether the current user holds one of the groups named by
+        xml_ids (of module); root (user 0: internal calls) always does."""
+        if not Transaction().user:
+            return True
+        ModelData = Pool().get('ir.model.data')
+        wanted = {ModelData.get_id(module, xml_id) for xml_id in xml_ids}
+        return bool(wanted & set(cls.get_groups()))
+
+    @classmethod
     def dualrec_roles(cls):
         "Return the xml ids of the dualrec roles the current user holds."
         pool = Pool()

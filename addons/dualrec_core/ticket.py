@@ -398,11 +398,9 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
         pool = Pool()
         AuditLog = pool.get('dualrec.audit.log')
         User = pool.get('res.user')
-        ModelData = pool.get('ir.model.data')
         transaction = Transaction()
         if transaction.user and transaction.check_access:
-            group = ModelData.get_id('dualrec_core', 'group_dualrec_unmask')
-            if group not in User.get_groups():
+            if not User.holds_group('group_dualrec_unmask'):
                 raise AccessError(gettext('dualrec_core.msg_pii_unmask_denied'))
         result = {}
         for ticket in tickets:

@@ -17,9 +17,6 @@ from trytond.transaction import without_check_access
 from . import autocheck
 
 logger = logging.getLogger(__name__)
-# recording id -> the CheckResults the pipeline's hook measured, handed from
-# the hook (run inside pipeline.run) to _process, which stores them
-_measured = {}
 
 CHECK_RESULTS = [
     (None, ""),
@@ -108,10 +105,9 @@ class Recording(metaclass=PoolMeta):
                     transcoded.probe.duration, thresholds)
             except Exception:
                 logger.exception("recording %s: checks failed", recording_id)
-                return ['automatic checks failed']
-            _measured[recording_id] = results
+                return ['automatic checks failed'], []
             return [f'{r.code}: {r.result}' for r in results
-                if r.result != 'pass']
+                if r.result != 'pass'], results
         return checks + [run]
 
     def _check_timeline_data(self):
@@ -128,16 +124,11 @@ class Recording(metaclass=PoolMeta):
                 } for t in self.timeline]
         return nodes, timeline
 
-    def _process(self):
-        pool = Pool()
-        Check = pool.get('dualrec.recording.check')
-        _measured.pop(self.id, None)
-        try:
-            super()._process()
-        finally:
-            results = _measured.pop(self.id, None)
-        if not results or self.__class__(self.id).status != 'ready':
+    def _keep_findings(self, findings):
+        super()._keep_findings(findings)
+        if not findings:
             return
+        Check = Pool().get('dualrec.recording.check')
         with without_check_access():
             Check.delete(Check.search([('recording', '=', self.id)]))
             Check.create([{
@@ -150,6 +141,6 @@ class Recording(metaclass=PoolMeta):
                         'rule': r.rule,
                         'details': json.dumps(r.details, ensure_ascii=False,
                             sort_keys=True),
-                        } for r in results])
+                        } for r in findings])
             self.__class__.write([self], {
-                    'check_result': autocheck.worst(results)})
+                    'check_result': autocheck.worst(findings)})

@@ -3,6 +3,7 @@
 """Dashboard figures: pending reviews and their age, rejection rates, QC
 pass rates; SQL views read through the same record rules as their rows."""
 import datetime as dt
+from collections import defaultdict
 
 from sql import Literal, Null
 from sql.aggregate import Count, Min, Sum
@@ -92,25 +93,40 @@ class ReviewStatistic(ModelSQL, ModelView):
 
     @classmethod
     def get_figures(cls, statistics, names):
-        Ticket = Pool().get('dualrec.ticket')
-        now = dt.datetime.now()
         result = {name: {} for name in names}
+        if 'pending_age' in names:
+            ages = cls._pending_ages(statistics)
         for statistic in statistics:
             if 'rejection_rate' in names:
                 result['rejection_rate'][statistic.id] = _ratio(
                     statistic.rejected or 0,
                     (statistic.rejected or 0) + (statistic.approved or 0))
             if 'pending_age' in names:
-                ages = [(now - t.pending_since).total_seconds() / 86400
-                    for t in Ticket.search([
-                            ('branch', '=', statistic.branch.id),
-                            ('product', '=', statistic.product.id),
-                            ('state', '=', 'pending'),
-                            ('pending_since', '!=', None),
-                            ])]
+                days = ages.get(
+                    (statistic.branch.id, statistic.product.id))
                 result['pending_age'][statistic.id] = (
-                    round(sum(ages) / len(ages), 1) if ages else None)
+                    round(sum(days) / len(days), 1) if days else None)
         return result
+
+    @classmethod
+    def _pending_ages(cls, statistics):
+        """Return {(branch id, product id): [days waited]} of the pending
+        tickets of statistics, in one search (the record rules apply)."""
+        Ticket = Pool().get('dualrec.ticket')
+        now = dt.datetime.now()
+        keys = {(s.branch.id, s.product.id) for s in statistics}
+        ages = defaultdict(list)
+        for ticket in Ticket.search([
+                    ('branch', 'in', list({b for b, _ in keys})),
+                    ('product', 'in', list({p for _, p in keys})),
+                    ('state', '=', 'pending'),
+                    ('pending_since', '!=', None),
+                    ]):
+            key = (ticket.branch.id, ticket.product.id)
+            if key in keys:
+                ages[key].append(
+                    (now - ticket.pending_since).total_seconds() / 86400)
+        return ages
 
 
 class QCStatistic(ModelSQL, ModelView):

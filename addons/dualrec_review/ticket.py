@@ -17,17 +17,6 @@ from .exceptions import ReviewError
 REVIEWER_GROUP = 'group_dualrec_reviewer'
 
 
-def in_group(xml_id, module='dualrec_core'):
-    "Tell whether the current user holds the group (root always does)."
-    pool = Pool()
-    User = pool.get('res.user')
-    ModelData = pool.get('ir.model.data')
-    transaction = Transaction()
-    if not transaction.user:
-        return True
-    return ModelData.get_id(module, xml_id) in User.get_groups()
-
-
 class Ticket(metaclass=PoolMeta):
     __name__ = 'dualrec.ticket'
 
@@ -108,9 +97,10 @@ class Ticket(metaclass=PoolMeta):
         pool = Pool()
         Review = pool.get('dualrec.review')
         AuditLog = pool.get('dualrec.audit.log')
+        User = pool.get('res.user')
         if decision not in {'approve', 'reject'}:
             raise ValueError(decision)
-        if not in_group(REVIEWER_GROUP):
+        if not User.holds_group(REVIEWER_GROUP):
             raise AccessError(gettext('dualrec_review.msg_review_denied'))
         comment = (comment or '').strip() or None
         if Transaction().user:

@@ -268,7 +268,12 @@ class ReviewTestCase(ReviewFixtures, _DBTestCase):
                 self.assertEqual(statistic.approved, 1)
                 self.assertEqual(statistic.rejected, 2)
                 self.assertAlmostEqual(statistic.rejection_rate, 0.6667)
-                self.assertIsNotNone(statistic.pending_age)
+                self.assertEqual(statistic.pending_age, 0)
+            # the pending ticket has waited 3 days
+            Ticket.write([tickets[3]], {'pending_since':
+                    dt.datetime.now() - dt.timedelta(days=3)})
+            with as_user(users['manager']):
+                self.assertEqual(Statistic(statistic.id).pending_age, 3)
             with as_user(users['reviewer_p2']):
                 self.assertEqual(Statistic.search([]), [])
 
