@@ -16,7 +16,7 @@ from trytond.modules.dualrec_core.media import (
     AAC_FRAME_SAMPLES, AUDIO_SLACK, FAST_AAC_RATE, HEADER_BYTES, LADDER,
     MAX_BPP, PRESETS, SAFETY, MediaError, aac_options, choose_preset,
     estimated_size, ffmpeg_executable, generate_sample, max_duration, plan,
-    probe, ssim_psnr, transcode, verify)
+    probe, ssim_psnr, transcode, verify, x264_options)
 
 SOURCES = [None, (1280, 720), (1920, 1080), (640, 480), (720, 1280),
     (320, 240), (641, 361), (1280, 720, 15), (320, 240, 7.5)]
@@ -249,6 +249,12 @@ class PlanTestCase(unittest.TestCase):
                 self.assertEqual(preset_of(1, floor // 10, 10), name)
                 self.assertNotEqual(preset_of(1, floor // 10 - 2, 10), name)
         self.assertEqual(preset_of(2, 2, 1), PRESETS[-1][1])
+        # superfast keeps the macroblock tree, on both passes
+        for pass_ in [1, 2]:
+            self.assertEqual(x264_options(plan(300), 100_000, 'log', pass_,
+                    'superfast')['x264-params'], 'rc-lookahead=20:mbtree=1')
+        self.assertNotIn('x264-params',
+            x264_options(plan(300), 100_000, 'log', 1, 'medium'))
         # every plan of the default ladder finds one, from 1 s to an hour
         names = {name for _, name in PRESETS}
         for seconds in [1, 60, 300, 1200, 2400, 3600]:
