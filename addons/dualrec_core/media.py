@@ -5,10 +5,11 @@
 A recording is kept as one MP4 (H.264 + AAC, ``+faststart``) of at most
 ``TARGET_SIZE`` bytes whatever its length.  ``plan`` turns a duration into a
 bitrate budget and picks the best rung of ``LADDER`` that fits it; ``probe``
-reads a file's streams with PyAV; ``transcode`` encodes the sound first (AAC,
-measured), then decodes the video once, scaling and encoding it with x264 as
-it goes at the bitrate the sound leaves, muxes both, verifies the result and
-re-encodes (x264 second pass) with a lower budget if it overshoots.
+reads a file's streams with PyAV; ``transcode`` encodes the sound (AAC,
+measured and re-encoded lower if over its allowance) while it decodes the
+video once, scaling and encoding it with x264 as it goes at the bitrate the
+allowance leaves, muxes both, verifies the result and re-encodes (x264
+second pass) with a lower budget if it overshoots.
 
 Units: durations in seconds, sizes in bytes, bitrates in bit/s, sample rates
 in Hz, bits per pixel per frame ("bpp") as a plain ratio.
@@ -48,7 +49,8 @@ AAC_FRAME_SAMPLES = 1024
 # ffmpeg's native AAC encoder is not strictly CBR: it lands 10-20% above
 # the asked rate on speech-like sound, up to 2x on harmonic-rich sound at
 # 16 kHz and more.  Plans reserve this slack; transcode() measures the real
-# audio, re-encodes it lower if needed and gives the video what is left.
+# audio and re-encodes it lower if it exceeds it (a second video pass, if
+# one is needed, is sized from the audio measured).
 AUDIO_SLACK = 1.2
 # At this sample rate and below the 'fast' AAC coder (see aac_options).
 FAST_AAC_RATE = 8_000
