@@ -45,6 +45,18 @@ def _clock(seconds):
     return f'{seconds // 60:02d}:{seconds % 60:02d}'
 
 
+def measure(value, unit):
+    """Return value in unit as a reviewer reads it: ratios as percentages,
+    counts bare, seconds and LUFS with their symbol ('' for no value)."""
+    if value is None:
+        return ''
+    if unit == 'ratio':
+        return f'{value * 100:.0f} %'
+    if unit in {None, '', 'count'}:
+        return f'{value:g}'
+    return f'{value:g} {unit}'
+
+
 def render(recording, media_url):
     "Return the HTML page of the player for recording."
     e = html.escape
@@ -67,10 +79,9 @@ def render(recording, media_url):
         checks.append(
             f'<tr class="{e(check.result)}"><td>{e(check.code_string)}</td>'
             f'<td>{e(check.result_string)}</td>'
-            f'<td>{"" if check.value is None else f"{check.value:g}"} '
-            f'{e(check.unit or "")}</td>'
-            f'<td>{"" if check.threshold is None else f"{check.threshold:g}"}'
-            f'</td><td>{e(check.rule_string or "")}</td></tr>')
+            f'<td>{e(measure(check.value, check.unit))}</td>'
+            f'<td>{e(measure(check.threshold, check.unit))}</td>'
+            f'<td>{e(check.rule_string or "")}</td></tr>')
     language = Transaction().language or 'en'
     title = e(recording.rec_name)
     return f"""<!DOCTYPE html>
