@@ -12,10 +12,9 @@ recorder makes, MP4 for h264 as phones make), runs the whole pipeline of
 dualrec_core (seal, probe, plan, transcode, verify, encrypt) and prints one
 JSON object per input.  Every input is one rendered minute looped by
 stream copy.  Scenes: heads (default), two talking heads at a counter
-(bench.scene); counter,
-the same room with two patches of ever-changing testsrc2 detail for people
-(much harder than a face); pattern, testsrc2 over the whole picture (the
-hardest case).  Figures:
+(bench.scene); counter, the same room with two patches of ever-changing
+testsrc2 detail for people (much harder than a face); pattern, testsrc2
+over the whole picture (the hardest case).  Figures:
 
 * output_bytes and fits (≤ 5,000,000 bytes); the plan (resolution, fps),
   the x264 preset and the bitrates the streams really take;
