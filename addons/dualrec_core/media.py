@@ -667,8 +667,8 @@ def _encode_audio(runner, source, pcm, destination, plan, source_probe):
     destination (sound_command), then bring the AAC within audio_allowance,
     re-encoding the PCM lower while it exceeds it (at most AUDIO_ATTEMPTS
     encodes in all, cheap: audio only; ffmpeg's AAC is not strictly CBR).
-    Return (bitrate, bytes) of the last encode: the video is sized from
-    what the sound really takes."""
+    Return (bitrate, bytes) of the last encode: a second video pass, if
+    one is needed, is sized from what the sound really takes."""
     _run(runner, sound_command(source, pcm, destination, plan,
             source_probe), step='audio')
     allowance = audio_allowance(plan)

@@ -48,6 +48,7 @@ class Recording(AuditMixin, ModelSQL, ModelView):
         required=True, sort=False, help="Where the recording is in its "
         "processing.")
     error = fields.Text("Error", readonly=True,
+        states={'invisible': ~Eval('error')},
         help="Why the processing failed.")
     timeline = fields.One2Many('dualrec.recording.node', 'recording',
         "Timeline", readonly=True,
