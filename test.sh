@@ -20,8 +20,10 @@ export TRYTOND_CONFIG=
 if [ "$BACKEND" = sqlite ]; then
     export TRYTOND_DATABASE_URI="sqlite://"
     export DB_NAME=":memory:"
-    export DB_CACHE="$ROOT/var/dbcache/sqlite-$hash"
-    find "$ROOT/var/dbcache" -mindepth 1 -maxdepth 1 -name 'sqlite-*' \
+    # DUALREC_DBCACHE_DIR: a cache of one's own (parallel work trees)
+    cache_dir=${DUALREC_DBCACHE_DIR:-$ROOT/var/dbcache}
+    export DB_CACHE="$cache_dir/sqlite-$hash"
+    find "$cache_dir" -mindepth 1 -maxdepth 1 -name 'sqlite-*' \
         ! -name "sqlite-$hash" -exec rm -rf {} + 2>/dev/null || true
 else
     export TRYTOND_DATABASE_URI=$("$PY" - "${CONF[@]}" <<'PYEOF'
@@ -32,8 +34,13 @@ print(config.get('database', 'uri'))
 PYEOF
 )
     export DB_NAME="test_dualrec_$$"
-    export DB_CACHE="postgresql://"
-    "$PY" scripts/pg_cache.py "$TRYTOND_DATABASE_URI" --clean "$hash"
+    # DUALREC_NO_DB_CACHE=1: no shared templates (parallel test runs)
+    if [ "${DUALREC_NO_DB_CACHE:-0}" = 1 ]; then
+        unset DB_CACHE
+    else
+        export DB_CACHE="postgresql://"
+        "$PY" scripts/pg_cache.py "$TRYTOND_DATABASE_URI" --clean "$hash"
+    fi
 fi
 export TRYTOND_DATABASE__PATH="$ROOT/var/testdb"
 mkdir -p "$TRYTOND_DATABASE__PATH" "$ROOT/test-artifacts"
@@ -51,6 +58,9 @@ else
         for f in addons/dualrec_*/tests/test_*.py; do
             m=${f#addons/}; m=${m%.py}; echo "trytond.modules.${m//\//.}"
         done
+        for f in src/dualrec/tests/test_*.py; do
+            m=${f#src/}; m=${m%.py}; echo "${m//\//.}"
+        done
         for f in tests/test_*.py; do m=${f%.py}; echo "${m//\//.}"; done)
 fi
 say "running ${#tests[@]} test modules on $BACKEND"
@@ -58,6 +68,7 @@ status=0
 "$PY" -m unittest "${tests[@]}" || status=$?
 if [ "$BACKEND" = postgresql ]; then
     "$PY" scripts/pg_cache.py "$TRYTOND_DATABASE_URI" --drop "$DB_NAME" || true
-    "$PY" scripts/pg_cache.py "$TRYTOND_DATABASE_URI" --mark "$hash" || true
+    [ -z "${DB_CACHE:-}" ] || \
+        "$PY" scripts/pg_cache.py "$TRYTOND_DATABASE_URI" --mark "$hash" || true
 fi
 exit $status

@@ -40,8 +40,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trytond.modules.dualrec_core import (  # noqa: E402
-    envelope, media, pipeline)
+from dualrec import media, testing  # noqa: E402
+from dualrec.crypto import envelope  # noqa: E402
+from dualrec.media import pipeline  # noqa: E402
 
 from bench import scene  # noqa: E402
 
@@ -119,7 +120,7 @@ def generate(path, name, seconds, codec, cache):
             scene.write_clip(partial, CLIP_SECONDS, codec)
         else:
             # media's scene names: 'talking' is the counter
-            media.generate_sample(str(partial), CLIP_SECONDS, codec=codec,
+            testing.generate_sample(str(partial), CLIP_SECONDS, codec=codec,
                 scene='talking' if name == 'counter' else name)
         partial.rename(clip)
     scene.loop(clip, partial, seconds)

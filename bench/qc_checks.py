@@ -44,8 +44,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trytond.modules.dualrec_core import media  # noqa: E402
-from trytond.modules.dualrec_review import autocheck  # noqa: E402
+from dualrec import media  # noqa: E402
+from dualrec.qc import autocheck  # noqa: E402
 
 START = dt.datetime(2024, 5, 6, 9, 0)
 

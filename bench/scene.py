@@ -21,10 +21,11 @@ import cv2
 import ffmpeg
 import numpy as np
 
-from trytond.modules.dualrec_core import media
+from dualrec import testing
+from dualrec import media
 
 # Speech: the two people talk in turns of TURN seconds; while one speaks
-# the mouth follows the syllable rhythm of media._SPEECH (3.3 Hz).
+# the mouth follows the syllable rhythm of testing._SPEECH (3.3 Hz).
 TURN = 6.0
 
 
@@ -200,7 +201,7 @@ def write_clip(path, seconds, codec='h264', width=1280, height=720, fps=30,
         s=f'{width}x{height}', framerate=fps)
     if noise:
         video = video.filter('noise', alls=noise, allf='t', all_seed=1)
-    sound = (ffmpeg.input(f"aevalsrc='{media._SPEECH}':s=48000:d={seconds}",
+    sound = (ffmpeg.input(f"aevalsrc='{testing._SPEECH}':s=48000:d={seconds}",
             f='lavfi')
         .filter('bandpass', f=900, width_type='h', w=1200))
     options = {'ac': 2, 'ar': 48000, 'g': 2 * fps, 'map_metadata': -1}

@@ -115,7 +115,7 @@ ensure_media_keys() {
     if [ -z "${DUALREC_EVIDENCE_KEY:-}${DUALREC_EVIDENCE_KEY_FILE:-}" ]; then
         local pem="$ROOT/var/secrets/evidence.pem"
         if [ ! -s "$pem" ]; then
-            "$PY" "$ROOT/addons/dualrec_core/evidence.py" keygen "$pem" >/dev/null
+            "$PY" "$ROOT/src/dualrec/crypto/evidence.py" keygen "$pem" >/dev/null
         fi
         export DUALREC_EVIDENCE_KEY_FILE=$pem
     fi

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import requests
 
-from trytond.modules.dualrec_core import media
+from dualrec import testing
+from dualrec import media
 
 from .server import PASSWORD, ROOT, LiveServer, sql
 
@@ -37,7 +38,7 @@ class MediaPipelineTestCase(unittest.TestCase):
         directory = tempfile.TemporaryDirectory()
         cls.addClassCleanup(directory.cleanup)
         cls.webm = Path(directory.name) / 'recording.webm'
-        media.generate_sample(str(cls.webm), 4, width=640, height=360, fps=15,
+        testing.generate_sample(str(cls.webm), 4, width=640, height=360, fps=15,
             codec='vp8')
 
     @classmethod

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from trytond.modules.dualrec_core import media
+from dualrec import media
 
 from .server import PASSWORD, ROOT, LiveServer, sql
 from .test_browser import CHROMIUM, CHROMIUM_ARGS

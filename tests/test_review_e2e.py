@@ -11,7 +11,8 @@ from pathlib import Path
 
 import requests
 
-from trytond.modules.dualrec_review import autocheck
+from dualrec import testing
+from dualrec.qc import autocheck
 
 from .server import PASSWORD, LiveServer, sql
 from . import test_browser
@@ -39,7 +40,7 @@ class ReviewWebTestCase(unittest.TestCase):
         cls.addClassCleanup(directory.cleanup)
         # two people in the picture, then a black stretch: 'black' fails
         cls.clip = Path(directory.name) / 'recording.mp4'
-        autocheck.generate_recording(str(cls.clip), 14, black=(5, 9))
+        testing.generate_recording(str(cls.clip), 14, black=(5, 9))
         cls.playwright = sync_playwright().start()
         cls.addClassCleanup(cls.playwright.stop)
         cls.browser = cls.playwright.chromium.launch(

@@ -9,7 +9,7 @@ from trytond.pool import Pool, PoolMeta
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
-from . import hashchain
+from dualrec import audit as hashchain
 from .exceptions import AuditError
 
 ACTIONS = [

@@ -108,7 +108,7 @@ def media_keyring():
     the first active unless DUALREC_MEDIA_KEY_ACTIVE (or [dualrec]
     media_key_active) names another; the others still decrypt.
     """
-    from .envelope import ACTIVE_ENV, KEYS_ENV, Keyring
+    from dualrec.crypto.envelope import ACTIVE_ENV, KEYS_ENV, Keyring
     spec = (os.environ.get(KEYS_ENV)
         or config.get('dualrec', 'media_keys', default=''))
     active = (os.environ.get(ACTIVE_ENV)
@@ -122,7 +122,7 @@ def evidence_signing_key():
     DUALREC_EVIDENCE_KEY (PEM or base64 seed) or DUALREC_EVIDENCE_KEY_FILE,
     else [dualrec] evidence_key_file.
     """
-    from .evidence import load_signing_key, signing_key_from_environ
+    from dualrec.crypto.evidence import load_signing_key, signing_key_from_environ
     environ = dict(os.environ)
     if not (environ.get('DUALREC_EVIDENCE_KEY')
             or environ.get('DUALREC_EVIDENCE_KEY_FILE')):

@@ -32,7 +32,7 @@ from trytond.protocols.wrappers import Response, with_pool, with_transaction
 from trytond.transaction import Transaction, without_check_access
 from trytond.wsgi import app
 
-from . import envelope, evidence
+from dualrec.crypto import envelope, evidence
 from .configuration import (
     evidence_signing_key, media_keyring, pii_master_key)
 from .exceptions import RecordingError

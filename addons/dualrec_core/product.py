@@ -7,7 +7,7 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
-from . import rules
+from dualrec import rules
 from .exceptions import ProductError
 
 CATEGORIES = [

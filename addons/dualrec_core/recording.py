@@ -13,7 +13,9 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction, without_check_access
 
-from . import envelope, evidence, media, pii, pipeline, retention
+from dualrec import media, pii, retention
+from dualrec.crypto import envelope, evidence
+from dualrec.media import pipeline
 from .audit import AuditMixin
 from .configuration import evidence_signing_key, media_keyring
 from .exceptions import RecordingError

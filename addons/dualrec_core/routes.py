@@ -5,7 +5,7 @@ from trytond.i18n import gettext
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
-from . import pii
+from dualrec import pii
 from .ticket import pii_message
 from .webapi import (
     MAX_CHUNK_REQUEST, ApiError, body, endpoint, not_found, visible)
@@ -320,7 +320,7 @@ def upload_state(request, pool, uuid):
     max_size=MAX_CHUNK_REQUEST)
 def upload_chunk(request, pool, uuid):
     "Store the body at ?offset=N; retry-safe, in any order."
-    from .upload import UploadError
+    from dualrec.upload import UploadError
     from .upload_session import upload_error
     Upload = pool.get('dualrec.upload')
     upload = _own_upload(pool, uuid)

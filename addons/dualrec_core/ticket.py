@@ -13,7 +13,7 @@ from trytond.rpc import RPC
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateView, Wizard
 
-from . import pii, retention, rules
+from dualrec import pii, retention, rules
 from .audit import AuditMixin
 from .configuration import pii_master_key
 from .exceptions import PIIKeyError, TicketError

@@ -11,7 +11,7 @@ from trytond.transaction import Transaction, without_check_access
 
 from .model import BigInteger
 from .exceptions import UploadSessionError
-from .upload import UploadError, UploadStore
+from dualrec.upload import UploadError, UploadStore
 
 UPLOAD_STATES = [
     ('open', "Open"),
@@ -179,7 +179,7 @@ class UploadSession(ModelSQL, ModelView):
         script, lines = cls._parse_timeline(
             ticket, json.loads(session.timeline or '[]'))
         with open(path, 'rb') as file:
-            from .upload import SNIFF_BYTES, sniff_container
+            from dualrec.upload import SNIFF_BYTES, sniff_container
             container = sniff_container(file.read(SNIFF_BYTES))
         with without_check_access():
             recording, = Recording.create([{

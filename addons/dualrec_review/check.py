@@ -14,7 +14,7 @@ from trytond.model.exceptions import AccessError
 from trytond.pool import Pool, PoolMeta
 from trytond.transaction import without_check_access
 
-from . import autocheck
+from dualrec.qc import autocheck
 
 logger = logging.getLogger(__name__)
 

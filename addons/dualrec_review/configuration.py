@@ -6,7 +6,7 @@ import dataclasses
 from trytond.model import fields
 from trytond.pool import PoolMeta
 
-from . import autocheck
+from dualrec.qc import autocheck
 
 _DEFAULTS = autocheck.Thresholds()
 # field name: (label, help); each is a field of autocheck.Thresholds

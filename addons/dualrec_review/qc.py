@@ -16,7 +16,7 @@ from trytond.pyson import Eval, If
 from trytond.transaction import (
     Transaction, check_access, without_check_access)
 
-from . import sampling
+from dualrec.qc import sampling
 from .exceptions import QCError, QCRuleError
 
 PERIODS = [

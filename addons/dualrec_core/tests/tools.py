@@ -74,7 +74,7 @@ def as_user(user):
 
 def valid_resident_id(region='110105', birth='19491231', sequence='002'):
     "Return a resident ID number with its GB 11643 check character."
-    from trytond.modules.dualrec_core.pii import check_char
+    from dualrec.pii import check_char
     body = region + birth + sequence
     return body + check_char(body)
 

@@ -12,7 +12,8 @@ from trytond.modules.company.tests import create_company, set_company
 from trytond.modules.dualrec_core.tests.tools import (
     as_user, create_branches, create_product, create_user,
     valid_resident_id)
-from trytond.modules.dualrec_review import autocheck
+from dualrec import testing
+from dualrec.qc import autocheck
 from trytond.modules.dualrec_review.exceptions import QCError, ReviewError
 from trytond.pool import Pool
 from trytond.tests.test_tryton import DB_NAME, _DBTestCase, with_transaction
@@ -630,7 +631,7 @@ class PipelineChecksTestCase(ReviewFixtures, _DBTestCase):
         root = Configuration(1).get_storage_root()
         relative = f'upload/test-{ticket.id}'
         (root / 'upload').mkdir(parents=True, exist_ok=True)
-        autocheck.generate_recording(str(root / relative), 16, faces=1)
+        testing.generate_recording(str(root / relative), 16, faces=1)
         data = (root / relative).read_bytes()
         recording, = Recording.create([{
                     'ticket': ticket.id, 'status': 'processing',

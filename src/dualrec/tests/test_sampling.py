@@ -4,7 +4,7 @@ import datetime as dt
 import unittest
 from decimal import Decimal
 
-from trytond.modules.dualrec_review import sampling
+from dualrec.qc import sampling
 
 
 class SamplingTestCase(unittest.TestCase):

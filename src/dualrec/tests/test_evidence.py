@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.asymmetric.rsa import (
     generate_private_key)
 
-from trytond.modules.dualrec_core import evidence
-from trytond.modules.dualrec_core.evidence import (
+from dualrec.crypto import evidence
+from dualrec.crypto.evidence import (
     FORMAT, EvidenceError, build_manifest, canonical_json, check_manifest,
     generate_signing_key, load_signing_key, public_key_fingerprint,
     public_key_pem, sign_manifest, signing_key_from_environ, verify_package,
@@ -559,7 +559,7 @@ class EvidenceTestCase(unittest.TestCase):
         # No Tryton configuration nor database: the verifier needs neither.
         env = {k: v for k, v in os.environ.items()
             if not k.startswith(('TRYTOND', 'DB_'))}
-        command = (['-m', 'trytond.modules.dualrec_core.evidence'] if module
+        command = (['-m', 'dualrec.crypto.evidence'] if module
             else [evidence.__file__])
         return subprocess.run([sys.executable, *command, *args], env=env,
             cwd=tempfile.gettempdir(), capture_output=True, text=True,
@@ -620,7 +620,7 @@ class EvidenceTestCase(unittest.TestCase):
             self.assertEqual(self.run_cli('keygen', key_path).returncode, 2)
 
     def test_cli_as_module(self):
-        "python -m trytond.modules.dualrec_core.evidence works without config"
+        "python -m dualrec.crypto.evidence works without config"
         with tempfile.TemporaryDirectory() as directory:
             good = os.path.join(directory, 'good.zip')
             with open(good, 'wb') as file:

@@ -33,6 +33,8 @@ import av
 import ffmpeg
 import imageio_ffmpeg
 
+from ..errors import CodedError
+
 TARGET_SIZE = 5_000_000
 # Share of target_size kept back for the error of x264's rate control
 # (one pass: within about 1% on recordings longer than a few seconds).
@@ -94,7 +96,7 @@ _CONTAINERS = {
     'mov', 'mp4', '3gp', 'matroska', 'webm', 'avi', 'flv', 'mpegts', 'ogg'}
 
 
-class MediaError(Exception):
+class MediaError(CodedError):
     """A media operation failed.
 
     code is a stable short string callers map to their own messages:
@@ -106,10 +108,7 @@ class MediaError(Exception):
     """
 
     def __init__(self, code, message, params=None):
-        self.code = code
-        self.message = message
-        self.params = dict(params or {})
-        super().__init__(code, message, self.params)
+        super().__init__(code, message, params)
 
     def __str__(self):
         return f'{self.code}: {self.message}'
@@ -822,94 +821,3 @@ def ssim_psnr(reference, distorted, width, height, runner=subprocess.run,
         raise MediaError('ffmpeg_failed', "no SSIM/PSNR in ffmpeg output",
             {'stderr': stderr[-2000:]})
     return Quality(ssim=float(ssim.group(1)), psnr=float(psnr.group(1)))
-
-
-# Speech-like sound: a glottal sawtooth around 140 Hz gliding in pitch,
-# cut into syllables (3.3 Hz) with a 4 Hz loudness swing, then band-passed
-# as a vocal tract would.
-_SPEECH = ("0.5*(0.6+0.4*sin(2*PI*4*t))*gt(sin(2*PI*3.3*t)+0.3,0)"
-    "*(2*mod((140+30*sin(2*PI*0.7*t))*t,1)-1)")
-
-
-def _talking_scene(seconds, width, height, fps):
-    """A counter seen by a webcam: a still room (wall, desk, a poster) and
-    two people, each a patch of ever-changing detail that sways slowly."""
-    def lavfi(source):
-        return ffmpeg.input(source, f='lavfi')
-    room = (lavfi(f'color=c=0x4a5560:s={width}x{height}:r={fps}'
-            f':d={seconds}')
-        .drawbox(0, int(height * 0.62), width, height, '0x6b5a48', t='fill')
-        .drawbox(int(width * 0.05), int(height * 0.08), int(width * 0.2),
-            int(height * 0.3), '0x9aa8b4', t='fill')
-        .filter('drawgrid', width=int(width * 0.05),
-            height=int(height * 0.05), color='0x3d4650', thickness=1))
-    person_w, person_h = (width // 4) & ~1, (height // 2) & ~1
-    for index, (x, phase) in enumerate([(0.18, 0), (0.58, 1.7)]):
-        person = lavfi(f'testsrc2=s={person_w}x{person_h}:r={fps}'
-            f':d={seconds}')
-        room = ffmpeg.overlay(room, person, eval='frame',
-            x=f'{int(width * x)}+{width // 40}*sin(0.6*t+{phase})',
-            y=f'{int(height * 0.25)}+{height // 80}*sin(0.9*t+{phase})')
-    return room
-
-
-def generate_sample(path, seconds, width=1280, height=720, fps=30,
-        codec='h264', audio=True, runner=subprocess.run, audio_seconds=None,
-        vfr=False, streamable=False, noise=4, scene='pattern'):
-    """Write a deterministic test recording of seconds seconds to path.
-
-    Video is testsrc2 (moving shapes, changing every frame: the hardest
-    case), or with scene 'talking' a still room with two moving people
-    (_talking_scene), with light temporal noise as a camera sensor gives;
-    codec 'h264' writes MP4
-    (H.264 + AAC), 'vp8' or 'vp9' write WebM (+ Opus) as MediaRecorder does.
-    Audio is speech-like (see _SPEECH) in stereo at 48 kHz, lasting
-    audio_seconds (default: seconds) to imitate a broken audio track.  vfr
-    drops a third of the frames in bursts, keeping the timestamps, as a
-    recorder short of CPU does.  streamable writes no duration nor index
-    (WebM 'live', fragmented MP4), as MediaRecorder does.
-    """
-    if codec not in {'h264', 'vp8', 'vp9'}:
-        raise ValueError(f"unknown codec {codec!r}")
-    if scene == 'talking':
-        video = _talking_scene(seconds, width, height, fps)
-    else:
-        video = ffmpeg.input(
-            f'testsrc2=size={width}x{height}:rate={fps}:duration={seconds}',
-            f='lavfi')
-    if noise:
-        video = video.filter('noise', alls=noise, allf='t', all_seed=1)
-    if vfr:
-        third = max(fps // 3, 1)
-        video = video.filter(
-            'select', f'not(between(mod(n,{fps}),{third},{2 * third - 1}))')
-    streams = [video]
-    options = {
-        'threads': 1, 'fflags': '+bitexact', 'flags:v': '+bitexact',
-        'map_metadata': -1, 'fps_mode': 'passthrough' if vfr else 'cfr',
-        }
-    if codec == 'h264':
-        options.update({'c:v': 'libx264', 'preset': 'ultrafast', 'crf': 23,
-                'pix_fmt': 'yuv420p', 'g': 2 * fps, 'f': 'mp4'})
-        if streamable:
-            options['movflags'] = '+frag_keyframe+empty_moov'
-    else:
-        options.update({
-                'c:v': 'libvpx' if codec == 'vp8' else 'libvpx-vp9',
-                'deadline': 'realtime', 'cpu-used': 8, 'b:v': '800k',
-                'g': 2 * fps, 'f': 'webm'})
-        if streamable:
-            options['live'] = 1
-    if audio:
-        audio_seconds = seconds if audio_seconds is None else audio_seconds
-        streams.append(ffmpeg.input(
-                f"aevalsrc='{_SPEECH}':s=48000:d={audio_seconds}", f='lavfi')
-            .filter('bandpass', f=900, width_type='h', w=1200))
-        options.update({'ac': 2, 'ar': 48000, 'flags:a': '+bitexact'})
-        if codec == 'h264':
-            options.update({'c:a': 'aac', 'b:a': '64k'})
-        else:
-            options.update({'c:a': 'libopus', 'b:a': '32k'})
-    _run(runner, _command(ffmpeg.output(*streams, path, **options)),
-        code='ffmpeg_failed', step='generate_sample')
-    return path

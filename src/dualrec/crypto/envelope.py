@@ -61,7 +61,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .pii import CodedError, PIIError, load_master_key
+from ..errors import CodedError
+from ..pii import PIIError, load_master_key
 
 MAGIC = b'\x89DRE\r\n\x1a\n'
 VERSION = 1
@@ -850,10 +851,10 @@ def benchmark(size_mb=256, directory=None):
 
 
 def main(argv=None):
-    """Run ``python -m trytond.modules.dualrec_core.envelope throughput
+    """Run ``python -m dualrec.crypto.envelope throughput
     [--size-mb N] [--dir D]``: print benchmark()'s JSON."""
     parser = argparse.ArgumentParser(
-        prog='python -m trytond.modules.dualrec_core.envelope',
+        prog='python -m dualrec.crypto.envelope',
         description="Media envelope encryption tools.")
     commands = parser.add_subparsers(dest='command', required=True)
     throughput = commands.add_parser('throughput',

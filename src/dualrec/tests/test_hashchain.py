@@ -2,7 +2,7 @@
 # of this repository contains the full copyright notices and license terms.
 import unittest
 
-from trytond.modules.dualrec_core.hashchain import (
+from dualrec.audit import (
     GENESIS, canonical, digest, first_broken)
 
 

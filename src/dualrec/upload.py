@@ -46,6 +46,8 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .errors import CodedError
+
 __all__ = [
     'BLOCK_SIZE', 'CONTENT_TYPES', 'MAX_RANGES', 'SNIFF_BYTES',
     'UploadError', 'UploadStore', 'merge_ranges', 'missing_ranges',
@@ -87,7 +89,7 @@ _TRASH = '.del-'
 _META_VERSION = 1
 
 
-class UploadError(Exception):
+class UploadError(CodedError):
     """A refused upload request.
 
     ``code`` is a stable short string for the web layer to translate,
@@ -96,10 +98,7 @@ class UploadError(Exception):
     """
 
     def __init__(self, code, status, params=None):
-        self.code = code
-        self.status = status
-        self.params = dict(params or {})
-        super().__init__(code, status, self.params)
+        super().__init__(code, code, params, status)
 
     def __str__(self):
         if self.params:

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from unittest import mock
 
-from trytond.modules.dualrec_core import upload
-from trytond.modules.dualrec_core.upload import (
+from dualrec import upload
+from dualrec.upload import (
     BLOCK_SIZE, SNIFF_BYTES, UploadError, UploadStore, merge_ranges,
     missing_ranges, sniff_container)
 

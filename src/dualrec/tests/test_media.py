@@ -12,10 +12,11 @@ from pathlib import Path
 import av
 import ffmpeg
 
-from trytond.modules.dualrec_core.media import (
+from dualrec.testing import generate_sample
+from dualrec.media import (
     AAC_FRAME_SAMPLES, AUDIO_SLACK, FAST_AAC_RATE, HEADER_BYTES, LADDER,
     MAX_BPP, PRESETS, SAFETY, MediaError, aac_options, choose_preset,
-    estimated_size, ffmpeg_executable, generate_sample, max_duration, plan,
+    estimated_size, ffmpeg_executable, max_duration, plan,
     probe, ssim_psnr, transcode, verify, x264_options)
 
 SOURCES = [None, (1280, 720), (1920, 1080), (640, 480), (720, 1280),

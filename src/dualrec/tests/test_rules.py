@@ -2,7 +2,7 @@
 # of this repository contains the full copyright notices and license terms.
 import unittest
 
-from trytond.modules.dualrec_core.rules import (
+from dualrec.rules import (
     ALWAYS, ELDERLY, OPTIONAL, recording_mandatory, recording_obligation)
 
 

@@ -10,7 +10,7 @@ import stat
 import tempfile
 import unittest
 
-from trytond.modules.dualrec_core.envelope import (
+from dualrec.crypto.envelope import (
     DEFAULT_CHUNK_SIZE, HEADER_SIZE, MAGIC, TAG_SIZE, EnvelopeError, Keyring,
     benchmark, chunk_count, decrypt_file, decrypt_range, encrypt_file,
     encrypted_size, key_id_of, open_decrypted, rewrap)

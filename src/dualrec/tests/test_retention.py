@@ -3,7 +3,7 @@
 import datetime as dt
 import unittest
 
-from trytond.modules.dualrec_core.retention import (
+from dualrec.retention import (
     add_years, is_expired, retention_end)
 
 D = dt.date

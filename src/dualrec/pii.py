@@ -28,24 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-
-class CodedError(ValueError):
-    """A refusal with a short stable ``code`` (to select a translated
-    message), the ``params`` to format it with and an untranslated English
-    ``message`` as fallback.  The framework-free modules derive their error
-    from it."""
-
-    def __init__(self, code, message, params=None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.params = dict(params or {})
-
-    def __str__(self):
-        return self.message
-
-    def __repr__(self):
-        return f'{type(self).__name__}({self.code!r}, {self.message!r})'
+from .errors import CodedError
 
 
 class PIIError(CodedError):

@@ -18,17 +18,15 @@ No trytond import: ffmpeg runs through an injected ``runner`` (the
 ('ffmpeg_failed').
 """
 import dataclasses
-import math
 import os
 import re
 import subprocess
 import threading
 
 import cv2
-import ffmpeg
 import numpy as np
 
-from trytond.modules.dualrec_core import media
+from .. import media
 
 RESULTS = ('pass', 'warn', 'fail')
 CODES = ('duration', 'timeline', 'silence', 'loudness', 'black', 'freeze',
@@ -598,142 +596,3 @@ def run_all(path, nodes, timeline, duration, thresholds=Thresholds(),
     results += analyse_media(path, thresholds, runner, duration)
     results.append(check_faces(path, thresholds, runner))
     return results
-
-
-# Test recordings
-
-# Where the faces sit, as shares of the width and height, and their size
-# as a share of the height: salesperson, customer, a third person.
-_FACE_PLACES = ((0.3125, 0.5, 0.25), (0.6875, 0.53, 0.22),
-    (0.88, 0.42, 0.2))
-
-
-def _draw_face(img, cx, cy, s):
-    """Draw a cartoon face of width s px centred on (cx, cy) in the BGR
-    picture img: skin, hair, brows, eyes, nose and mouth, which every
-    frontal-face cascade of OpenCV finds from about 40 px wide."""
-    cv2.ellipse(img, (cx, cy), (s // 2, int(s * 0.65)), 0, 0, 360,
-        (150, 180, 215), -1)
-    cv2.ellipse(img, (cx, cy - int(s * 0.45)), (s // 2, int(s * 0.25)), 0,
-        180, 360, (40, 40, 50), -1)
-    ey = cy - int(s * 0.12)
-    for dx in (-1, 1):
-        ex = cx + dx * int(s * 0.2)
-        cv2.ellipse(img, (ex, ey - int(s * 0.12)),
-            (int(s * 0.12), int(s * 0.03)), 0, 0, 360, (50, 50, 60), -1)
-        cv2.ellipse(img, (ex, ey), (int(s * 0.09), int(s * 0.05)), 0, 0,
-            360, (255, 255, 255), -1)
-        cv2.circle(img, (ex, ey), int(s * 0.04), (30, 30, 30), -1)
-    cv2.line(img, (cx, ey), (cx - int(s * 0.04), cy + int(s * 0.15)),
-        (110, 140, 180), max(1, s // 40))
-    cv2.ellipse(img, (cx, cy + int(s * 0.32)),
-        (int(s * 0.16), int(s * 0.05)), 0, 0, 360, (60, 60, 150), -1)
-
-
-def _room(width, height):
-    "Return a counter's still background as a BGR picture."
-    img = np.full((height, width, 3), (96, 85, 74), np.uint8)
-    cv2.rectangle(img, (int(width * 0.04), int(height * 0.08)),
-        (int(width * 0.18), int(height * 0.34)), (170, 160, 148), -1)
-    cv2.rectangle(img, (int(width * 0.06), int(height * 0.11)),
-        (int(width * 0.16), int(height * 0.2)), (120, 90, 60), -1)
-    cv2.rectangle(img, (0, int(height * 0.8)), (width, height),
-        (72, 90, 107), -1)
-    return img
-
-
-def _intervals(value):
-    "Return value, one (start, end) or a list of them, as a list."
-    if not value:
-        return []
-    if isinstance(value[0], (int, float)):
-        return [tuple(value)]
-    return [tuple(v) for v in value]
-
-
-def _within(t, intervals):
-    return any(start <= t < end for start, end in intervals)
-
-
-def recording_frames(seconds, width=640, height=360, fps=15, faces=2,
-        black=None, frozen=None, seed=1):
-    """Yield the BGR frames (numpy arrays) of a generated recording.
-
-    faces is a count (at most 3) or a list of (start, end, count) (none
-    outside them);
-    black and frozen are (start, end) intervals in seconds (or lists of
-    them) where the picture is black (sensor noise only) or repeats the
-    frame before.  Faces sway a few pixels; light noise (0-6 levels,
-    cycling 16 patterns) keeps every other frame different.
-    """
-    background = _room(width, height)
-    noise = np.random.default_rng(seed).integers(
-        0, 7, (16, height, width, 3), np.uint8)
-    dark = np.zeros_like(background)
-    black, frozen = _intervals(black), _intervals(frozen)
-    if isinstance(faces, int):
-        faces = [(0, seconds, faces)]
-    previous = None
-    for index in range(round(seconds * fps)):
-        t = index / fps
-        if previous is not None and _within(t, frozen):
-            yield previous
-            continue
-        if _within(t, black):
-            frame = dark.copy()
-        else:
-            frame = background.copy()
-            count = next((c for start, end, c in faces if start <= t < end),
-                0)
-            for place, (x, y, size) in enumerate(_FACE_PLACES[:count]):
-                phase = 1.7 * place
-                _draw_face(frame,
-                    round(width * (x + 0.012 * math.sin(2.2 * t + phase))),
-                    round(height * (y + 0.006 * math.sin(3.1 * t + phase))),
-                    round(height * size))
-        frame = cv2.subtract(cv2.add(frame, noise[index % 16]), 3)
-        previous = frame
-        yield frame
-
-
-def generate_recording(path, seconds, width=640, height=360, fps=15,
-        faces=2, silent=None, black=None, frozen=None, audio=True,
-        runner=subprocess.run):
-    """Write a deterministic test recording of seconds seconds to path, an
-    MP4 (H.264 + mono AAC at 48 kHz), and return path.
-
-    The picture is a counter with faces cartoon faces (recording_frames,
-    where faces, black and frozen are explained) rendered here and piped
-    raw to ffmpeg; the sound is speech-like (media._SPEECH), silent within
-    silent ((start, end) in seconds, or a list of them), none at all
-    without audio.
-    """
-    path = os.fspath(path)
-    video = ffmpeg.input('pipe:', f='rawvideo', pix_fmt='bgr24',
-        s=f'{width}x{height}', framerate=fps)
-    streams = [video]
-    options = {
-        'c:v': 'libx264', 'preset': 'ultrafast', 'crf': 23,
-        'pix_fmt': 'yuv420p', 'g': 2 * fps, 'threads': 1,
-        'fflags': '+bitexact', 'flags:v': '+bitexact', 'map_metadata': -1,
-        'f': 'mp4',
-        }
-    if audio:
-        gate = ''.join(f'*(1-between(t,{start},{end}))'
-            for start, end in _intervals(silent))
-        streams.append(ffmpeg.input(
-                f"aevalsrc='{media._SPEECH}{gate}':s=48000:d={seconds}",
-                f='lavfi')
-            .filter('bandpass', f=900, width_type='h', w=1200))
-        options.update({'c:a': 'aac', 'b:a': '48k', 'ac': 1, 'ar': 48000,
-                'flags:a': '+bitexact'})
-    args = ffmpeg.compile(ffmpeg.output(*streams, path, **options)
-        .global_args('-hide_banner', '-nostdin', '-nostats', '-loglevel',
-            'error'), cmd=media.ffmpeg_executable(), overwrite_output=True)
-
-    def feed(file):
-        for frame in recording_frames(seconds, width, height, fps, faces,
-                black, frozen):
-            file.write(frame.data)
-    _run_piped(runner, args, 'generate_recording', feed=feed)
-    return path

@@ -11,12 +11,12 @@ import unittest
 
 import numpy as np
 
-from trytond.modules.dualrec_core import media
-from trytond.modules.dualrec_review import autocheck
-from trytond.modules.dualrec_review.autocheck import (
+from dualrec import media
+from dualrec.qc import autocheck
+from dualrec.testing import generate_recording
+from dualrec.qc.autocheck import (
     CODES, RULES, CheckResult, FilterLog, Thresholds, analyse_media,
-    check_timeline, count_faces, face_result, generate_recording,
-    media_results, parse_filter_log, run_all, worst)
+    check_timeline, count_faces, face_result, media_results, parse_filter_log, run_all, worst)
 
 START = dt.datetime(2024, 5, 6, 9, 0)
 NODES = [

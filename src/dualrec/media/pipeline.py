@@ -23,7 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import envelope, media
+from .. import media
+from ..crypto import envelope
 
 SEALED_SUFFIX = '.enc'
 

@@ -1,0 +1,1 @@
+"""Quality inspection: reproducible sampling and automatic recording checks."""

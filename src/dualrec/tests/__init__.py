@@ -1,0 +1,1 @@
+"""Tests of the framework-free package; none needs a database."""
