@@ -11,4 +11,7 @@ RUN pip install --no-cache-dir -e . \
     && bash -c 'source scripts/lib.sh && build_www'
 ENV TRYTOND_CONFIG=/app/trytond.conf
 EXPOSE 8000
-CMD ["trytond", "-c", "/app/trytond.conf", "/app/docker/trytond.conf", "-d", "dualrec"]
+# Alone (docker run), the image runs the server, the worker and the scheduler
+# under the supervisor of run.sh; docker-compose.yml runs them as services.
+CMD ["python", "scripts/supervise.py", "-c", "/app/trytond.conf", \
+    "/app/docker/trytond.conf", "-d", "dualrec"]

@@ -60,7 +60,7 @@ cat <<MSG
   Recorder:    ${scheme}://${listen}/dualrec/recorder?db=${DATABASE}
 
   Demo logins (password: ${PASSWORD})
-    admin     Tryton administrator
+    admin     超级管理员 / Tryton administrator
     sysadmin  系统管理员 / system administrator
     sales     业务员 / salesperson        (广州天河营业部)
     sales2    业务员 / salesperson        (深圳福田营业部)
@@ -70,15 +70,8 @@ cat <<MSG
     finance   财务 / finance              (广东分公司)
 
 MSG
-# The media pipeline runs in a worker, never in a web request: trytond-worker
-# on PostgreSQL, the polling worker of dualrec_core on SQLite (where
-# trytond-worker cannot run).  It stops with the server.
-if [ "$backend" = postgresql ]; then
-    "$VENV/bin/trytond-worker" -c "${CONF[@]}" -d "$DATABASE" -n 1 &
-else
-    "$PY" -m trytond.modules.dualrec_core.worker -c "${CONF[@]}" \
-        -d "$DATABASE" &
-fi
-worker=$!
-trap 'kill $worker 2>/dev/null || true' EXIT
-"$VENV/bin/trytond" -c "${CONF[@]}" -d "$DATABASE" ${TRYTOND_ARGS:-}
+# The server, the queue worker (the media pipeline never runs in a web
+# request) and the scheduler of the ir.cron jobs run under a supervisor that
+# restarts any of them that dies; Ctrl-C stops them all.  See README.md.
+exec "$PY" scripts/supervise.py -c "${CONF[@]}" -d "$DATABASE" \
+    -- ${TRYTOND_ARGS:-}

@@ -42,7 +42,10 @@ PYEOF
         "$PY" scripts/pg_cache.py "$TRYTOND_DATABASE_URI" --clean "$hash"
     fi
 fi
-export TRYTOND_DATABASE__PATH="$ROOT/var/testdb"
+# a filestore of this run's own: parallel runs must not remove each other's
+# files (in-memory databases all have the name ":memory:")
+export TRYTOND_DATABASE__PATH="$ROOT/var/testdb/run-$$"
+trap 'rm -rf "$TRYTOND_DATABASE__PATH"' EXIT
 mkdir -p "$TRYTOND_DATABASE__PATH" "$ROOT/test-artifacts"
 export DUALREC_TEST_BACKEND=$BACKEND
 # a key for the test databases only, never for real data

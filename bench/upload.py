@@ -73,6 +73,8 @@ def main():
     size = args.size_mb * MB
     chunk = args.chunk_mb * MIB
     os.environ.setdefault('DUALREC_PII_KEY', '5eed' * 16)
+    # uploads are encrypted as they arrive: a throw-away media key
+    os.environ.setdefault('DUALREC_MEDIA_KEYS', 'kbench:' + 'a11e' * 16)
 
     with tempfile.TemporaryDirectory(prefix='dualrec-bench-') as tmp:
         path = Path(tmp) / 'recording.mp4'

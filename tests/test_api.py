@@ -4,6 +4,7 @@
 import hashlib
 import os
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -243,11 +244,13 @@ class ApiTestCase(unittest.TestCase):
                 .status_code, 200)
         response = self.call('POST', f"/uploads/{upload['id']}/complete",
             'sales')
-        self.assertEqual(response.status_code, 200, response.text)
+        # answered at once: the checks wait in the queue (no worker runs
+        # in this test)
+        self.assertEqual(response.status_code, 202, response.text)
+        self.assertEqual(response.json()['state'], 'verifying')
         recording = response.json()['recording']
         self.assertEqual(recording['version'], 1)
-        # taken by the media pipeline (no worker runs in this test)
-        self.assertEqual(recording['status'], 'processing')
+        self.assertEqual(recording['status'], 'verifying')
         self.assertEqual(recording['original_sha256'],
             hashlib.sha256(data).hexdigest())
         self.assertEqual(len(recording['timeline']), 11)
@@ -256,25 +259,72 @@ class ApiTestCase(unittest.TestCase):
         self.assertEqual(ticket['recording']['id'], recording['id'])
         status = self.call('GET', f"/recordings/{recording['id']}",
             'sales').json()
-        self.assertEqual(status['status'], 'processing')
+        self.assertEqual(status['status'], 'verifying')
         self.assertError(self.call('GET', f"/recordings/{recording['id']}",
                 'sales2'), 404, 'not_found')
 
     def test_wrong_checksum(self):
-        "A file that does not match its SHA-256 is refused and not attached"
+        "A file that does not match its SHA-256 fails its queued check"
         ticket = self.new_ticket()
         data = fake_video(MIB)
         upload = self.start_upload(ticket, data,
             sha256=hashlib.sha256(b'other').hexdigest()).json()
         self.assertEqual(self.put(upload['id'], data, 0).status_code, 200)
-        self.assertError(self.call('POST',
-                f"/uploads/{upload['id']}/complete", 'sales'),
-            422, 'checksum_mismatch')
+        response = self.call('POST', f"/uploads/{upload['id']}/complete",
+            'sales')
+        self.assertEqual(response.status_code, 202, response.text)
+        recording = response.json()['recording']
+        # the queued task, as the worker runs it
+        self.server.run_python("Recording = pool.get('dualrec.recording')\n"
+            f"Recording.process([Recording({recording['id']})])")
         state = self.call('GET', f"/uploads/{upload['id']}", 'sales').json()
         self.assertEqual(state['state'], 'failed')
+        recording = self.call('GET', f"/recordings/{recording['id']}",
+            'sales').json()
+        self.assertEqual(recording['status'], 'failed')
+        self.assertIn('checksum_mismatch', recording['error'])
+        # the received parts are gone
+        uploads = (self.server.directory / 'db' / self.server.database
+            / 'dualrec' / 'uploads')
+        self.assertFalse((uploads / upload['id']).exists())
+
+    def test_parallel_complete(self):
+        "Parallel completes of one upload all answer its state"
+        ticket = self.new_ticket()
+        data = fake_video(MIB + 10)
+        upload = self.start_upload(ticket, data).json()
+        self.assertEqual(self.put(upload['id'], data, 0).status_code, 200)
+        path = f"/uploads/{upload['id']}/complete"
+        with ThreadPoolExecutor(5) as executor:
+            answers = list(executor.map(
+                    lambda _: self.call('POST', path, 'sales'), range(5)))
+        self.assertEqual([a.status_code for a in answers], [202] * 5,
+            [a.text for a in answers])
+        self.assertEqual(len({a.json()['recording']['id']
+                    for a in answers}), 1)
+        again = self.call('POST', path, 'sales')
+        self.assertEqual((again.status_code, again.json()['state']),
+            (202, 'verifying'))
         ticket = self.call('GET', f"/tickets/{ticket['id']}", 'sales').json()
-        self.assertEqual((ticket['state'], ticket['recordings']),
-            ('draft', []))
+        self.assertEqual(len(ticket['recordings']), 1)
+
+    def test_chunk_over_limit(self):
+        "A chunk over the chunk size is refused with 413, not an error"
+        ticket = self.new_ticket()
+        data = fake_video(80 * MIB)
+        upload = self.start_upload(ticket, data).json()
+        for size in [upload['chunk_size'] + MIB, 65 * MIB]:
+            with self.subTest(size=size):
+                self.assertError(self.put(upload['id'], data[:size], 0),
+                    413, 'chunk_size')
+
+    def test_misaligned_chunk(self):
+        "A chunk not on the envelope's 1 MiB borders is refused"
+        ticket = self.new_ticket()
+        data = fake_video(3 * MIB)
+        upload = self.start_upload(ticket, data).json()
+        self.assertError(self.put(upload['id'], data[10:MIB], 10),
+            400, 'chunk_alignment')
 
     def test_oversize(self):
         "A file over the maximum size is refused before any byte is sent"

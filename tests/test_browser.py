@@ -131,3 +131,22 @@ class WebClientTestCase(unittest.TestCase):
         # the other salesperson's ticket stays out of sight
         self.assertIn('黄晓梅', body)
         self.assertNotIn('周建华', body)
+
+    def test_manager_audit_log(self):
+        "The manager reads the audit log list: every cell, no #错误"
+        page = self.new_page('manager_audit_log')
+        self.login(page, 'manager')
+        menu = page.locator('#menu')
+        menu.get_by_text('双录管理', exact=True).click()
+        menu.get_by_text('审计日志', exact=True).click()
+        # the demo's administrator made the data: entries of users out of
+        # the manager's record rules
+        page.locator('tr', has_text='登录').first.wait_for()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / 'manager_audit_log_zh_CN.png'))
+        body = page.inner_text('body')
+        self.assertNotIn('#错误', body)
+        self.assertNotIn('#ERROR', body)
+        for label in ['用户', '操作', '登录']:
+            with self.subTest(label=label):
+                self.assertIn(label, body)

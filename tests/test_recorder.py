@@ -2,7 +2,6 @@
 # of this repository contains the full copyright notices and license terms.
 """The recorder app in headless Chromium with a fake camera and microphone,
 against a live server and its worker: what a salesperson does every day."""
-import hashlib
 import json
 import tempfile
 import time

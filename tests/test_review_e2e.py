@@ -12,7 +12,6 @@ from pathlib import Path
 import requests
 
 from dualrec import testing
-from dualrec.qc import autocheck
 
 from .server import PASSWORD, LiveServer, sql
 from . import test_browser
@@ -101,7 +100,7 @@ class ReviewWebTestCase(unittest.TestCase):
                 'WHERE recording = ?', (recording['id'],)))
         self.assertEqual(checks['black'], 'fail')
         self.assertEqual(checks['faces'], 'pass')
-        self.assertEqual(len(checks), 7)
+        self.assertEqual(len(checks), 8)
 
         # the player: the nodes beside the video, a click seeks
         reviewer, = sql(self.server,
@@ -113,6 +112,8 @@ class ReviewWebTestCase(unittest.TestCase):
             f"{recording['id']})])\n"
             "print(action['url'])").strip()
         page = self.new_page('review_player')
+        # the link plays only in a browser logged in as its user
+        self.login(page, 'reviewer')
         page.goto(self.server.url + url)
         page.wait_for_function(
             "document.querySelector('video').readyState >= 1")

@@ -1,7 +1,7 @@
 # This file is part of the dualrec suite.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
 from trytond.exceptions import UserError
-from trytond.model.exceptions import ValidationError
+from trytond.model.exceptions import AccessError, ValidationError
 
 
 class BranchError(ValidationError):
@@ -29,6 +29,11 @@ class PIIKeyError(UserError):
 
 
 class TicketError(UserError):
+    pass
+
+
+class SystemFieldError(AccessError):
+    "A write or create of a field only the system sets."
     pass
 
 

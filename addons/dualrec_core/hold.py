@@ -1,6 +1,5 @@
 # This file is part of the dualrec suite.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
-import datetime as dt
 
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, fields
@@ -10,7 +9,9 @@ from trytond.pyson import Bool, Eval
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
+from . import guard
 from .audit import AuditMixin
+from .company import company_today
 from .exceptions import RetentionError
 
 REASONS = [
@@ -50,7 +51,7 @@ class LegalHold(AuditMixin, ModelSQL, ModelView):
 
     @staticmethod
     def default_placed_on():
-        return dt.date.today()
+        return company_today()
 
     def get_rec_name(self, name):
         return f'{self.ticket.rec_name} ({self.placed_on})'
@@ -59,6 +60,10 @@ class LegalHold(AuditMixin, ModelSQL, ModelView):
     def check_modification(cls, mode, holds, values=None, external=False):
         super().check_modification(
             mode, holds, values=values, external=external)
+        # moved to another ticket, a hold would stop keeping the first
+        # one's recordings without a release on record
+        if mode == 'write' and 'ticket' in values:
+            guard.refuse(cls, {'ticket'})
         # a hold is evidence of why recordings were kept: release it, never
         # remove it
         if mode == 'delete':

@@ -16,7 +16,9 @@ from trytond.transaction import Transaction, without_check_access
 from dualrec import media, pii, retention
 from dualrec.crypto import envelope, evidence
 from dualrec.media import pipeline
+from . import guard
 from .audit import AuditMixin
+from .company import company_today
 from .configuration import evidence_signing_key, media_keyring
 from .exceptions import RecordingError
 from .model import BigInteger
@@ -26,9 +28,29 @@ QUEUE = 'dualrec_media'
 # transient failures (disk full, a killed process) are retried this many
 # times, after 1, 2, 4, 8… minutes
 MAX_ATTEMPTS = 5
+# The message explaining each final media error to the salesperson
+# (translated); other codes keep the English detail of the error.
+MEDIA_REASONS = {
+    'too_long': 'dualrec_core.msg_media_too_long',
+    'truncated': 'dualrec_core.msg_media_truncated',
+    'not_video': 'dualrec_core.msg_media_not_video',
+    'no_video': 'dualrec_core.msg_media_no_video',
+    'corrupt': 'dualrec_core.msg_media_corrupt',
+    }
+
+
+def media_reason(error):
+    "Return the translated reason of the media.MediaError error."
+    message = MEDIA_REASONS.get(error.code)
+    if not message:
+        return str(error)
+    duration = error.params.get('duration') or 0
+    return gettext(message, minutes=round(duration / 60),
+        limit=media.MAX_SESSION_SECONDS // 60)
 
 STATUSES = [
     ('uploading', "Uploading"),
+    ('verifying', "Verifying"),
     ('uploaded', "Uploaded"),
     ('processing', "Processing"),
     ('ready', "Ready"),
@@ -184,6 +206,9 @@ class Recording(AuditMixin, ModelSQL, ModelView):
             external=False):
         super().check_modification(
             mode, recordings, values=values, external=external)
+        # Upload, pipeline, playback and disposal set every field: a user's
+        # RPC call sets none
+        guard.check_modification(cls, mode, values, external)
         # Recordings are evidence: nobody deletes them (retention decides).
         if mode == 'delete':
             raise RecordingError(gettext(
@@ -196,14 +221,24 @@ class Recording(AuditMixin, ModelSQL, ModelView):
     def queue_processing(cls, recordings):
         """Ask the worker to process recordings, one task each.
 
-        The status becomes 'processing' at once: the client sees that the
-        upload was taken.
+        The status becomes 'processing' at once (the client sees that the
+        upload was taken), but for a 'verifying' recording, which stays so
+        until the task has checked its upload.
         """
+        # a recording whose upload failed its checks has nothing to process
+        recordings = [r for r in recordings
+            if r.status == 'verifying' or r.original_path]
         if not recordings:
             return
+        now = dt.datetime.now()
+        verifying = [r for r in recordings if r.status == 'verifying']
+        others = [r for r in recordings if r.status != 'verifying']
         with without_check_access():
-            cls.write(list(recordings), {'status': 'processing',
-                    'error': None, 'queued_at': dt.datetime.now()})
+            for records, status in [
+                    (verifying, 'verifying'), (others, 'processing')]:
+                if records:
+                    cls.write(records, {'status': status,
+                            'error': None, 'queued_at': now})
         with Transaction().set_context(queue_name=QUEUE):
             for recording in recordings:
                 cls.__queue__.process([recording])
@@ -250,7 +285,7 @@ class Recording(AuditMixin, ModelSQL, ModelView):
         limit = dt.datetime.now() - dt.timedelta(minutes=minutes)
         with without_check_access():
             stalled = cls.search([
-                    ('status', '=', 'processing'),
+                    ('status', 'in', ['verifying', 'processing']),
                     ('queued_at', '<', limit),
                     ])
         cls.queue_processing(stalled)
@@ -287,7 +322,7 @@ class Recording(AuditMixin, ModelSQL, ModelView):
         disposal (cron); return them."""
         pool = Pool()
         AuditLog = pool.get('dualrec.audit.log')
-        today = today or dt.date.today()
+        today = today or company_today()
         with without_check_access():
             expired = cls.search([
                     ('retention_over', '=', False),
@@ -332,7 +367,7 @@ class Recording(AuditMixin, ModelSQL, ModelView):
         pool = Pool()
         AuditLog = pool.get('dualrec.audit.log')
         Configuration = pool.get('dualrec.configuration')
-        today = today or dt.date.today()
+        today = today or company_today()
         recordings = [r for r in recordings if r.status != 'disposed']
         for recording in recordings:
             end = recording.ticket.retention_end
@@ -375,9 +410,16 @@ class Recording(AuditMixin, ModelSQL, ModelView):
 
     @classmethod
     def process(cls, recordings):
-        "Run the media pipeline on recordings (queue task, idempotent)."
+        """Check the upload of the verifying recordings, then run the media
+        pipeline (queue task, idempotent)."""
+        Upload = Pool().get('dualrec.upload')
         with without_check_access():
             for recording in cls.browse([r.id for r in recordings]):
+                if recording.status == 'verifying':
+                    if not Upload.verify(recording):
+                        continue
+                    cls.write([recording], {'status': 'processing'})
+                    recording = cls(recording.id)
                 if recording.status == 'processing':
                     recording._process()
 
@@ -392,7 +434,7 @@ class Recording(AuditMixin, ModelSQL, ModelView):
             keyring = media_keyring()
             result = pipeline.run(root, self.original_path, keyring,
                 f'{directory}/v{self.version}.mp4{pipeline.SEALED_SUFFIX}',
-                configuration.target_size,
+                configuration.target_size, work=str(self.id),
                 keep_original=configuration.keep_original,
                 original_sha256=self.original_sha256,
                 checks=self._get_checks())
@@ -400,7 +442,8 @@ class Recording(AuditMixin, ModelSQL, ModelView):
         except (media.MediaError, envelope.EnvelopeError,
                 evidence.EvidenceError) as error:
             logger.info("recording %s failed: %s", self.id, error)
-            self._fail(error.code, str(error))
+            self._fail(error.code, media_reason(error)
+                if isinstance(error, media.MediaError) else str(error))
             return
         except Exception as error:
             logger.exception("recording %s: passing failure", self.id)
@@ -567,3 +610,10 @@ class RecordingNode(ModelSQL, ModelView):
         super().__setup__()
         cls._order = [
             ('recording', 'ASC'), ('sequence', 'ASC'), ('id', 'ASC')]
+
+    @classmethod
+    def check_modification(cls, mode, nodes, values=None, external=False):
+        super().check_modification(
+            mode, nodes, values=values, external=external)
+        # the timeline is the upload's, signed in the manifest
+        guard.check_modification(cls, mode, values, external)

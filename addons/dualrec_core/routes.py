@@ -1,11 +1,13 @@
 # This file is part of the dualrec suite.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
 "The endpoints of the JSON API (see webapi.py for the conventions)."
+from trytond.exceptions import RateLimitException
 from trytond.i18n import gettext
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
 from dualrec import pii
+from .company import company_today
 from .ticket import pii_message
 from .webapi import (
     MAX_CHUNK_REQUEST, ApiError, body, endpoint, not_found, visible)
@@ -78,7 +80,12 @@ def login(request, pool):
     if not isinstance(login, str) or not isinstance(password, str):
         raise ApiError(400, 'bad_credentials_format',
             gettext('dualrec_core.msg_api_bad_json'))
-    user_id = User.get_login(login, {'password': password})
+    try:
+        user_id = User.get_login(login, {'password': password})
+    except RateLimitException:
+        # commit: the attempt counts, as trytond's own login keeps it
+        raise ApiError(429, 'too_many_attempts',
+            gettext('dualrec_core.msg_api_login_rate_limited'), commit=True)
     if not user_id:
         # commit: the failed attempt is kept in the audit log
         raise ApiError(401, 'login_failed',
@@ -184,7 +191,8 @@ def check_id_number(request, pool):
         raise ApiError(400, 'bad_id_number',
             gettext('dualrec_core.msg_api_bad_json'))
     try:
-        normalized = pii.validate_id_number(id_type, number)
+        normalized = pii.validate_id_number(id_type, number,
+            today=company_today())
     except pii.PIIError as error:
         raise ApiError(400, error.code, pii_message(error))
     return {'valid': True, 'masked': pii.mask_id_number(normalized)}
@@ -296,14 +304,15 @@ def upload_json(upload, state=None):
 @endpoint('/uploads', {'POST'}, readonly=False)
 def start_upload(request, pool):
     Upload = pool.get('dualrec.upload')
-    Configuration = pool.get('dualrec.configuration')
     data = body(request)
     ticket = _own_ticket(pool, data.get('ticket'))
     upload = Upload.start(ticket, data.get('size'), data.get('sha256'),
         data.get('content_type'), timeline=data.get('timeline'),
         device=data.get('device'), browser=data.get('browser'))
-    result = upload_json(upload, Upload.store().state(upload.uuid))
-    result['chunk_size'] = Configuration(1).chunk_size
+    store = Upload.store()
+    result = upload_json(upload, store.state(upload.uuid))
+    # the configured size in whole envelope chunks: what the store takes
+    result['chunk_size'] = store.chunk_size
     return result, 201
 
 
@@ -336,8 +345,14 @@ def upload_chunk(request, pool, uuid):
     if upload.state != 'open':
         raise ApiError(409, 'session_closed',
             gettext('dualrec_core.msg_upload_session_closed'))
+    store = Upload.store()
     try:
-        state = Upload.store().write_chunk(
+        # before the body is touched: werkzeug refuses a body over the
+        # request limit with an exception of its own
+        if length > store.chunk_size:
+            raise UploadError(
+                'chunk_size', 413, {'chunk_size': store.chunk_size})
+        state = store.write_chunk(
             upload.uuid, offset, request.stream, length)
     except UploadError as error:
         raise upload_error(error) from error
@@ -346,11 +361,18 @@ def upload_chunk(request, pool, uuid):
 
 @endpoint('/uploads/<uuid>/complete', {'POST'}, readonly=False)
 def complete_upload(request, pool, uuid):
+    """Close the upload at once: 202 while its checks run in the queue
+    (state 'verifying'), 200 once they passed; the same answer again for
+    a repeated or parallel call."""
     Upload = pool.get('dualrec.upload')
     upload = _own_upload(pool, uuid)
     recording = Upload.complete(upload)
-    return {'upload': upload.uuid,
-        'recording': recording_json(recording)}
+    # the recording read now, not the upload read before a parallel call
+    # completed it: it tells where the upload is
+    state = 'verifying' if recording.status == 'verifying' else 'completed'
+    return {'upload': upload.uuid, 'state': state,
+        'recording': recording_json(recording),
+        }, 202 if state == 'verifying' else 200
 
 
 @endpoint('/audit/verify', {'POST'}, readonly=True)

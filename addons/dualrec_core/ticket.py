@@ -1,6 +1,7 @@
 # This file is part of the dualrec suite.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
 import datetime as dt
+import json
 from functools import lru_cache
 
 from trytond.i18n import gettext
@@ -10,13 +11,16 @@ from trytond.model.exceptions import AccessError
 from trytond.pool import Pool
 from trytond.pyson import Bool, Eval, If
 from trytond.rpc import RPC
-from trytond.transaction import Transaction
-from trytond.wizard import Button, StateView, Wizard
+from trytond.transaction import (
+    Transaction, check_access, without_check_access)
+from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from dualrec import pii, retention, rules
+from . import guard
 from .audit import AuditMixin
+from .company import company_today
 from .configuration import pii_master_key
-from .exceptions import PIIKeyError, TicketError
+from .exceptions import PIIKeyError, SystemFieldError, TicketError
 
 STATES = [
     ('draft', "Draft"),
@@ -38,6 +42,15 @@ PII_FIELDS = {
     'phone': 'phone',
     }
 EDITABLE = ['draft', 'recorded', 'rejected']
+# What the recording and its signed manifest show: frozen once recorded.
+FROZEN = ['task_number', 'branch', 'product', 'employee_number',
+    'policyholder_name', 'id_type', 'id_number']
+# Set by the defaults or the system, never by a user's write (beside the
+# fields declared readonly).
+SYSTEM = ['company', 'salesperson']
+# The searches by personal data of a user without the unmask right:
+# (seconds, at most so many searches).
+PII_SEARCH_LIMITS = [(60, 5), (3600, 20)]
 
 
 @lru_cache(maxsize=4)
@@ -69,6 +82,9 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
     _states = {
         'readonly': ~Eval('state').in_(EDITABLE),
         }
+    _frozen = {
+        'readonly': Eval('state') != 'draft',
+        }
 
     number = fields.Char("Number", readonly=True,
         help="The number of the ticket, given when it is created.")
@@ -76,14 +92,14 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
         ondelete='RESTRICT', states={'readonly': True},
         help="The company that sells.")
     task_number = fields.Char("Task Number", required=True, strip=True,
-        states=_states,
+        states=_frozen,
         help="The number of the sales task or application form.")
     branch = fields.Many2One('dualrec.branch', "Branch", required=True,
-        ondelete='RESTRICT', states=_states,
+        ondelete='RESTRICT', states=_frozen,
         domain=[('company', '=', Eval('company', -1))],
         help="The branch where the sale takes place.")
     product = fields.Many2One('dualrec.product', "Product", required=True,
-        ondelete='RESTRICT', states=_states,
+        ondelete='RESTRICT', states=_frozen,
         domain=[('company', '=', Eval('company', -1))],
         help="The product sold.")
     product_type = fields.Function(fields.Many2One(
@@ -101,13 +117,13 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
     salesperson = fields.Many2One('res.user', "Salesperson", required=True,
         ondelete='RESTRICT', states={'readonly': True},
         help="The user who sells and records.")
-    employee_number = fields.Char("Employee Number", states=_states,
+    employee_number = fields.Char("Employee Number", states=_frozen,
         help="The salesperson's employee number.")
     policyholder_name = fields.Char("Policyholder", required=True,
-        strip=True, states=_states, help="The name of the policyholder.")
+        strip=True, states=_frozen, help="The name of the policyholder.")
     id_type = fields.Selection(pii.ID_TYPES, "ID Type", required=True,
-        states=_states, help="The policyholder's identity document.")
-    id_number = fields.Function(fields.Char("ID Number", states=_states,
+        states=_frozen, help="The policyholder's identity document.")
+    id_number = fields.Function(fields.Char("ID Number", states=_frozen,
             help="The number of the identity document; shown masked."),
         'get_masked', setter='set_pii', searcher='search_pii')
     id_number_encrypted = fields.Char("ID Number (encrypted)", readonly=True)
@@ -173,6 +189,8 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
             ('recorded', 'pending'),
             ('pending', 'approved'),
             ('pending', 'rejected'),
+            # an administrator's correction asks for a new review
+            ('approved', 'pending'),
             }
         cls._buttons.update({
                 'submit': {
@@ -244,7 +262,8 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
     @classmethod
     def _pii_normalize(cls, name, value, id_type):
         if name == 'id_number':
-            return pii.validate_id_number(id_type, value)
+            return pii.validate_id_number(id_type, value,
+                today=company_today())
         return pii.validate_phone(value)
 
     @classmethod
@@ -298,16 +317,27 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
                         and (birth := pii.birth_date_from_id(
                                 ticket.id_type, plain))):
                     values['applicant_age'] = pii.age_on(
-                        birth, dt.date.today())
+                        birth, company_today(ticket.company))
             else:
                 values = {f'{name}_encrypted': None, f'{name}_index': None}
             to_write.extend(([ticket], values))
         if to_write:
-            cls.write(*to_write)
+            # the user's write of the shown field was checked: the system
+            # sets the ciphertext and its index
+            with without_check_access():
+                cls.write(*to_write)
 
     @classmethod
     def search_pii(cls, name, clause):
-        "Search personal data by exact value only, through its blind index."
+        """Search personal data by exact value only, through its blind index.
+
+        A user without the unmask right searches only by a full, valid
+        value, with '=' only, at most PII_SEARCH_LIMITS times: otherwise
+        the masked value and a few searches recover the hidden digits.
+        Every search of a user is written to the audit log.
+        """
+        pool = Pool()
+        User = pool.get('res.user')
         _, operator, value = clause[:3]
         if operator in {'=', '!='} and value is None:
             return [(f'{name}_index', operator, None)]
@@ -315,16 +345,76 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
         if operator not in {'=', '!='} or not isinstance(value, str):
             raise TicketError(gettext('dualrec_core.msg_pii_search_exact'))
         value = value.strip()
+        # searchers run without the access checks: any user's search counts
+        user_search = bool(Transaction().user)
+        restricted = user_search and not User.holds_group(
+            'group_dualrec_unmask')
+        if restricted and operator != '=':
+            raise TicketError(gettext('dualrec_core.msg_pii_search_exact'))
         try:
             if name == 'id_number':
-                plain = pii.normalize_id_number('other', value)
+                plain = (cls._pii_full_id_number(value) if restricted
+                    else pii.normalize_id_number('other', value))
             else:
                 plain = pii.validate_phone(value)
         except pii.PIIError:
+            if restricted:
+                raise TicketError(
+                    gettext('dualrec_core.msg_pii_search_full'))
             # an invalid value matches no stored one
             return [] if operator == '!=' else [('id', '=', None)]
+        if user_search:
+            cls._log_pii_search(name, restricted)
         return [(f'{name}_index', operator,
                 pii.blind_index(index_key, PII_FIELDS[name], plain))]
+
+    @classmethod
+    def _pii_full_id_number(cls, value):
+        """Return value normalized if it is a valid number of an ID type
+        with a format ('other' takes any text: not a full number)."""
+        error = None
+        for id_type, _ in pii.ID_TYPES:
+            if id_type == 'other':
+                continue
+            try:
+                return pii.validate_id_number(
+                    id_type, value, today=company_today())
+            except pii.PIIError as e:
+                error = e
+        raise error
+
+    @classmethod
+    def _log_pii_search(cls, name, restricted):
+        """Audit a search by personal data, in its own transaction (searches
+        run read-only), and refuse it past the limits when restricted."""
+        pool = Pool()
+        AuditLog = pool.get('dualrec.audit.log')
+        transaction = Transaction()
+        user = transaction.user
+        now = dt.datetime.now()
+
+        def log():
+            with without_check_access():
+                if restricted:
+                    for seconds, limit in PII_SEARCH_LIMITS:
+                        count = AuditLog.search_count([
+                                ('action', '=', 'pii_search'),
+                                ('user', '=', user),
+                                ('date', '>=',
+                                    now - dt.timedelta(seconds=seconds)),
+                                ])
+                        if count >= limit:
+                            raise TicketError(gettext(
+                                    'dualrec_core.msg_pii_search_rate'))
+                AuditLog.log('pii_search', model=cls.__name__,
+                    field_names=[name],
+                    details='restricted' if restricted else None)
+        if transaction.readonly:
+            # committed at once, whatever the search's transaction becomes
+            with transaction.new_transaction():
+                log()
+        else:
+            log()
 
     @classmethod
     def _check_pii_values(cls, values, id_type):
@@ -337,7 +427,14 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
                     raise TicketError(pii_message(error)) from error
 
     @classmethod
+    def _get_system_fields(cls):
+        "Return the names of the fields that only the system sets."
+        return guard.system_fields(cls, SYSTEM)
+
+    @classmethod
     def create(cls, vlist):
+        if guard.external():
+            guard.check_create(cls, vlist, cls._get_system_fields())
         for values in vlist:
             cls._check_pii_values(
                 values, values.get('id_type', cls.default_id_type()))
@@ -384,7 +481,8 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
                 if ticket.id_number_encrypted:
                     try:
                         pii.validate_id_number(
-                            ticket.id_type, ticket._pii_plain('id_number'))
+                            ticket.id_type, ticket._pii_plain('id_number'),
+                            today=company_today(ticket.company))
                     except pii.PIIError as error:
                         raise TicketError(pii_message(error)) from error
 
@@ -399,9 +497,13 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
         AuditLog = pool.get('dualrec.audit.log')
         User = pool.get('res.user')
         transaction = Transaction()
-        if transaction.user and transaction.check_access:
+        if transaction.user:
+            # the wizard runs without the access checks: the right and the
+            # record rules of the tickets are checked whoever calls
             if not User.holds_group('group_dualrec_unmask'):
                 raise AccessError(gettext('dualrec_core.msg_pii_unmask_denied'))
+            with check_access():
+                cls.read([t.id for t in tickets], ['id'])
         result = {}
         for ticket in tickets:
             result[ticket.id] = {
@@ -439,6 +541,31 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
     def check_modification(cls, mode, tickets, values=None, external=False):
         super().check_modification(
             mode, tickets, values=values, external=external)
+        if mode == 'write' and external:
+            guard.check_write(cls, values, cls._get_system_fields())
+            # the fields' states are only the clients': a pending or
+            # completed ticket takes no user's write (the contract end has
+            # its own wizard and field access)
+            names = set(values) - {'contract_end'}
+            for ticket in tickets:
+                if names and ticket.state not in EDITABLE:
+                    raise SystemFieldError(gettext(
+                            'dualrec_core.msg_ticket_frozen',
+                            ticket=ticket.rec_name,
+                            fields=', '.join(cls._fields[n].string
+                                for n in sorted(names))))
+        if (mode == 'write' and set(values) & set(FROZEN)
+                and not Transaction().context.get('_dualrec_correction')):
+            # the correction wizard sets the key; RPC calls cannot, they
+            # lose every context key starting with '_'
+            for ticket in tickets:
+                if ticket.state != 'draft' or ticket.recordings:
+                    names = sorted(set(values) & set(FROZEN))
+                    raise SystemFieldError(gettext(
+                            'dualrec_core.msg_ticket_frozen',
+                            ticket=ticket.rec_name,
+                            fields=', '.join(
+                                cls._fields[n].string for n in names)))
         if mode == 'delete':
             for ticket in tickets:
                 if (ticket.state != 'draft' or ticket.recordings
@@ -463,6 +590,56 @@ class Ticket(AuditMixin, Workflow, ModelSQL, ModelView):
                 raise TicketError(gettext(
                         'dualrec_core.msg_ticket_submit_not_ready',
                         ticket=ticket.rec_name))
+
+    @classmethod
+    def correct(cls, tickets, values, reason):
+        """Correct the frozen fields of recorded tickets (administrators).
+
+        The old and new values (personal data masked) and the reason go to
+        the audit log; a completed ticket goes back to be reviewed again.
+        """
+        pool = Pool()
+        AuditLog = pool.get('dualrec.audit.log')
+        User = pool.get('res.user')
+        if not User.holds_group('group_dualrec_admin'):
+            raise AccessError(
+                gettext('dualrec_core.msg_ticket_correct_denied'))
+        values = {k: v for k, v in values.items() if k in FROZEN}
+        for ticket in tickets:
+            changes = {}
+            for name, value in values.items():
+                old = getattr(ticket, name)
+                old = old.id if isinstance(old, ModelSQL) else old
+                if name == 'id_number':
+                    # the stored number shows masked: compare plain values
+                    if value and value != ticket._pii_plain(name):
+                        changes[name] = (old, cls._pii_mask(name, value))
+                elif value != old:
+                    if name == 'policyholder_name':
+                        old, value = pii.mask_name(old), pii.mask_name(value)
+                    changes[name] = (old, value)
+            if not changes:
+                raise TicketError(gettext(
+                        'dualrec_core.msg_ticket_correct_nothing',
+                        ticket=ticket.rec_name))
+            with Transaction().set_context(_dualrec_correction=True), \
+                    without_check_access():
+                cls.write([ticket], {n: values[n] for n in changes})
+                ticket = cls(ticket.id)
+            AuditLog.log('correct', [ticket], field_names=list(changes),
+                details=json.dumps({
+                        'reason': reason,
+                        'changes': {n: [str(o) if o is not None else None
+                                for o in c] for n, c in changes.items()},
+                        }, ensure_ascii=False, sort_keys=True))
+        with without_check_access():
+            cls.reopen([t for t in tickets if t.state == 'approved'])
+
+    @classmethod
+    @Workflow.transition('pending')
+    def reopen(cls, tickets):
+        "Send completed tickets back to review after a correction."
+        pass
 
     @classmethod
     @Workflow.transition('approved')
@@ -511,3 +688,69 @@ class ShowPersonalData(Wizard):
             'id_number': plain['id_number'],
             'phone': plain['phone'],
             }
+
+
+class TicketCorrectStart(ModelView):
+    __string__ = "Correct Ticket"
+    __name__ = 'dualrec.ticket.correct.start'
+
+    ticket = fields.Many2One('dualrec.ticket', "Ticket", readonly=True,
+        help="The recorded ticket to correct.")
+    company = fields.Many2One('company.company', "Company", readonly=True,
+        help="The company of the ticket.")
+    task_number = fields.Char("Task Number", required=True, strip=True,
+        help="The number of the sales task or application form.")
+    branch = fields.Many2One('dualrec.branch', "Branch", required=True,
+        domain=[('company', '=', Eval('company', -1))],
+        help="The branch where the sale takes place.")
+    product = fields.Many2One('dualrec.product', "Product", required=True,
+        domain=[('company', '=', Eval('company', -1))],
+        help="The product sold.")
+    employee_number = fields.Char("Employee Number",
+        help="The salesperson's employee number.")
+    policyholder_name = fields.Char("Policyholder", required=True,
+        strip=True, help="The name of the policyholder.")
+    id_type = fields.Selection(pii.ID_TYPES, "ID Type", required=True,
+        help="The policyholder's identity document.")
+    id_number = fields.Char("New ID Number",
+        help="The full corrected number; leave empty to keep the number.")
+    reason = fields.Text("Reason", required=True,
+        help="Why the ticket is corrected; kept in the audit log.")
+
+
+class CorrectTicket(Wizard):
+    "Correct what a recorded ticket shows; audited, reviewed again."
+    __string__ = "Correct Ticket"
+    __name__ = 'dualrec.ticket.correct'
+
+    start = StateView('dualrec.ticket.correct.start',
+        'dualrec_core.ticket_correct_start_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Correct", 'correct', 'tryton-ok', default=True),
+            ])
+    correct = StateTransition()
+
+    def default_start(self, fields):
+        ticket = self.record
+        return {
+            'ticket': ticket.id,
+            'company': ticket.company.id,
+            'task_number': ticket.task_number,
+            'branch': ticket.branch.id,
+            'product': ticket.product.id,
+            'employee_number': ticket.employee_number,
+            'policyholder_name': ticket.policyholder_name,
+            'id_type': ticket.id_type,
+            }
+
+    def transition_correct(self):
+        Ticket = Pool().get('dualrec.ticket')
+        start = self.start
+        values = {name: getattr(start, name) for name in FROZEN}
+        for name in ['branch', 'product']:
+            values[name] = values[name].id
+        Ticket.correct([self.record], values, start.reason)
+        return 'end'
+
+    def end(self):
+        return 'reload'

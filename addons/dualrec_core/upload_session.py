@@ -9,12 +9,17 @@ from trytond.model import ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
 from trytond.transaction import Transaction, without_check_access
 
+from .configuration import media_keyring
 from .model import BigInteger
 from .exceptions import UploadSessionError
-from dualrec.upload import UploadError, UploadStore
+from dualrec.crypto import envelope
+from dualrec.media import pipeline
+from dualrec.upload import (
+    SNIFF_BYTES, UploadError, UploadStore, sniff_container)
 
 UPLOAD_STATES = [
     ('open', "Open"),
+    ('verifying', "Verifying"),
     ('completed', "Completed"),
     ('failed', "Failed"),
     ('expired', "Expired"),
@@ -80,8 +85,11 @@ class UploadSession(ModelSQL, ModelView):
     def store(cls):
         Configuration = Pool().get('dualrec.configuration')
         config = Configuration(1)
+        # chunks are sealed as they come, one envelope chunk (1 MiB, or the
+        # chunk size if smaller) at a time: a chunk sent is whole ones
         return UploadStore(config.get_storage_root() / 'uploads',
-            config.max_upload_size, config.chunk_size)
+            config.max_upload_size, config.chunk_size, media_keyring(),
+            unit=min(envelope.DEFAULT_CHUNK_SIZE, config.chunk_size))
 
     @classmethod
     def _parse_timeline(cls, ticket, timeline):
@@ -150,57 +158,51 @@ class UploadSession(ModelSQL, ModelView):
 
     @classmethod
     def complete(cls, session):
-        """Check the file, make the recording and attach it to the ticket.
+        """Close the upload, make the recording and queue its checks.
 
-        A failed check removes the received data (the client starts
-        again) and is logged; nothing is attached.
+        Only the received ranges are checked here, so the call answers at
+        once: the upload and its recording are 'verifying' until the
+        queued task (``verify``) has checked the size, SHA-256 and
+        container.  Completing again, or at the same time, an upload that
+        is verifying or completed returns its recording.
         """
         pool = Pool()
         AuditLog = pool.get('dualrec.audit.log')
         Recording = pool.get('dualrec.recording')
         Ticket = pool.get('dualrec.ticket')
         Script = pool.get('dualrec.script')
-        Configuration = pool.get('dualrec.configuration')
-        AuditLog.lock()
-        if session.state == 'completed':
+        if session.state in {'verifying', 'completed'}:
             return session.recording
-        if session.state != 'open':
+        state, recording = cls._lock_row(session)
+        if state in {'verifying', 'completed'}:
+            # a parallel call completed it meanwhile
+            return Recording(recording)
+        AuditLog.lock()
+        if state != 'open':
             raise UploadSessionError(gettext(
                     'dualrec_core.msg_upload_session_closed'),
                 code='session_closed', status=409)
-        store = cls.store()
         try:
-            path = store.complete(session.uuid)
+            cls.store().complete(session.uuid)
         except UploadError as error:
-            if error.code != 'incomplete':
-                cls._fail(session, error.code)
             raise upload_error(error) from error
         ticket = session.ticket
         script, lines = cls._parse_timeline(
             ticket, json.loads(session.timeline or '[]'))
-        with open(path, 'rb') as file:
-            from dualrec.upload import SNIFF_BYTES, sniff_container
-            container = sniff_container(file.read(SNIFF_BYTES))
         with without_check_access():
             recording, = Recording.create([{
                         'ticket': ticket.id,
-                        'status': 'uploaded',
+                        'status': 'verifying',
                         'recorded_by': session.user,
                         'uploaded_at': dt.datetime.now(),
                         'original_size': session.total_size,
                         'original_content_type': session.content_type,
-                        'original_container': container,
                         'original_sha256': session.sha256,
                         'device': session.device,
                         'browser': session.browser,
                         'timeline': [('create', lines)],
                         }])
-            relative = (f'recordings/{ticket.id}/{recording.id}/'
-                f'original.{EXTENSIONS.get(container, "bin")}')
-            store.take(session.uuid,
-                Configuration(1).get_storage_root() / relative)
-            Recording.write([recording], {'original_path': relative})
-            cls.write([session], {'state': 'completed',
+            cls.write([session], {'state': 'verifying',
                     'recording': recording.id})
             if script:
                 Script.freeze([script])
@@ -211,6 +213,79 @@ class UploadSession(ModelSQL, ModelView):
                     'sha256': session.sha256}))
         Recording.queue_processing([recording])
         return recording
+
+    @classmethod
+    def _lock_row(cls, session):
+        """Take the session's row for this transaction and return its
+        committed (state, recording id).
+
+        Writing the row is what serializes parallel completes on both
+        backends: on SQLite it takes the database's write lock (the reads
+        before it were outside any transaction), on PostgreSQL a second
+        writer waits, then fails to serialize and its request is run
+        again.  Raw SQL: the record cache may hold what was read before.
+        """
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.update([table.state], [table.state],
+                where=table.id == session.id))
+        cursor.execute(*table.select(table.state, table.recording,
+                where=table.id == session.id))
+        return cursor.fetchone()
+
+    @classmethod
+    def verify(cls, recording):
+        """Check the upload of a verifying recording and store it (queue
+        task, idempotent).
+
+        Return the relative path of the stored original (an envelope), or
+        None when a check failed: the upload and the recording are then
+        failed with the reason and the received data is removed.
+        """
+        pool = Pool()
+        Configuration = pool.get('dualrec.configuration')
+        root = Configuration(1).get_storage_root()
+        directory = f'recordings/{recording.ticket.id}/{recording.id}'
+        sessions = cls.search([('recording', '=', recording.id)], limit=1)
+        if not sessions:
+            return cls._verify_failed(recording, None, 'session_unknown')
+        session, = sessions
+        store = cls.store()
+        try:
+            state = store.verify(session.uuid)
+        except UploadError as error:
+            if error.code != 'session_unknown':
+                return cls._verify_failed(recording, session, error.code)
+            # a previous run took the file, then its transaction was lost
+            taken = sorted((root / directory).glob(
+                    'original.*' + pipeline.SEALED_SUFFIX))
+            if not taken:
+                return cls._verify_failed(recording, session, error.code)
+            digest, head = envelope.digest_file(
+                media_keyring(), taken[0], SNIFF_BYTES)
+            if digest != recording.original_sha256:
+                return cls._verify_failed(
+                    recording, session, 'checksum_mismatch')
+            relative = taken[0].relative_to(root).as_posix()
+            container = sniff_container(head)
+        else:
+            container = state['container']
+            relative = (f'{directory}/original.'
+                f'{EXTENSIONS.get(container, "bin")}{pipeline.SEALED_SUFFIX}')
+            store.take(session.uuid, root / relative)
+        cls.write([session], {'state': 'completed'})
+        recording.__class__.write([recording], {
+                'original_path': relative,
+                'original_container': container,
+                })
+        return relative
+
+    @classmethod
+    def _verify_failed(cls, recording, session, code):
+        if session:
+            cls._fail(session, code)
+        recording._fail(code, gettext(f'dualrec_core.msg_upload_{code}'))
+        return None
 
     @classmethod
     def _fail(cls, session, code):

@@ -12,12 +12,21 @@ tasks one at a time, each with trytond's own ``run_task`` (retries on lock
 errors included).  One process per database: SQLite has a single writer.
 
 A task taken but not finished (the process was killed) is taken again when
-the process starts: the tasks it runs are idempotent.
+the process starts: the tasks it runs are idempotent.  What such a task
+left in the media pipeline's work directories (decrypted media) is removed
+first: no other process runs the tasks of the database.
+
+On PostgreSQL ``--release`` does only that clean-up and release, before
+``trytond-worker`` starts (scripts/supervise.py, docker-compose.yml):
+trytond-worker marks a task taken in a committed statement of its own, so a
+task of a killed trytond-worker is never taken again by the next one.
 """
 import argparse
 import datetime as dt
 import logging
+import os
 import signal
+import sys
 import time
 
 logger = logging.getLogger(__name__)
@@ -32,6 +41,9 @@ def parse_arguments(args=None):
         help="seconds between two looks at an empty queue")
     parser.add_argument('--once', action='store_true',
         help="run the due tasks and exit")
+    parser.add_argument('--release', action='store_true',
+        help="only put back the tasks a killed worker had taken, and exit "
+        "(run before trytond-worker, which never takes them again)")
     parser.add_argument('-v', '--verbose', action='store_true')
     return parser.parse_args(args)
 
@@ -49,6 +61,18 @@ def _release_interrupted(pool, database):
             logger.warning("taking back %d interrupted tasks", len(tasks))
             Queue.write(tasks, {'dequeued_at': None})
         transaction.commit()
+
+
+def _clean_work(pool, database):
+    "Remove the media pipeline's work files a killed worker left."
+    from dualrec.media import pipeline
+    from trytond.transaction import Transaction
+    Configuration = pool.get('dualrec.configuration')
+    with Transaction().start(database, 0, readonly=True):
+        root = Configuration(1).get_storage_root()
+    removed = pipeline.clean_workdirs(root)
+    if removed:
+        logger.warning("removed %d interrupted work directories", removed)
 
 
 def _take(pool, database):
@@ -88,7 +112,10 @@ def work(options):
     pool = Pool(options.database)
     with Transaction().start(options.database, 0, readonly=True):
         pool.init()
+    _clean_work(pool, options.database)
     _release_interrupted(pool, options.database)
+    if options.release:
+        return
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *a: stopping.append(True))
@@ -103,9 +130,30 @@ def work(options):
         time.sleep(options.interval)
 
 
+def _reexec_for_backend(options, args):
+    """Start again with the database URI in the environment when trytond's
+    backend was chosen before the configuration was read.
+
+    ``python -m`` imports this module's package, hence trytond.backend,
+    which picks its backend from the URI it finds at import time: the
+    default one (SQLite), not the one of the configuration files."""
+    from urllib.parse import urlparse
+
+    from trytond import backend, config
+    config.update_etc(options.configfile)
+    uri = config.get('database', 'uri', default='')
+    if (backend.name != urlparse(uri).scheme
+            and os.environ.get('TRYTOND_DATABASE_URI') != uri):
+        os.environ['TRYTOND_DATABASE_URI'] = uri
+        os.execv(sys.executable, [sys.executable, '-m', __spec__.name,
+                *(sys.argv[1:] if args is None else args)])
+
+
 def main(args=None):
+    options = parse_arguments(args)
+    _reexec_for_backend(options, args)
     try:
-        work(parse_arguments(args))
+        work(options)
     except KeyboardInterrupt:
         pass
 

@@ -27,6 +27,7 @@ CHECK_RESULTS = [
 CHECK_CODES = [
     ('duration', "Duration"),
     ('timeline', "Node Timeline"),
+    ('continuity', "Continuity"),
     ('silence', "Silence"),
     ('loudness', "Loudness"),
     ('black', "Black Picture"),
@@ -102,7 +103,8 @@ class Recording(metaclass=PoolMeta):
             # kept without results (reviewers see no checks) and logged
             try:
                 results = autocheck.run_all(str(path), nodes, timeline,
-                    transcoded.probe.duration, thresholds)
+                    transcoded.probe.duration, thresholds,
+                    source=source_probe)
             except Exception:
                 logger.exception("recording %s: checks failed", recording_id)
                 return ['automatic checks failed'], []

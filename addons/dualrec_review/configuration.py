@@ -14,6 +14,15 @@ THRESHOLDS = {
     'timeline_gap': ("Largest Gap Between Nodes",
         "Seconds allowed between a node's confirmation and the next node's "
         "start."),
+    'continuity_jump_seconds': ("Longest Timestamp Jump",
+        "A longer forward jump (seconds) of the uploaded file's timestamps "
+        "fails the continuity check."),
+    'continuity_av_seconds': ("Sound and Picture Difference",
+        "Seconds the sound and the picture of the uploaded file may differ "
+        "in length."),
+    'continuity_timeline_seconds': ("Timeline and Media Difference",
+        "Seconds the recorder's node timeline and the media may differ in "
+        "length."),
     'silence_noise_db': ("Silence Level",
         "Sound under this level (dBFS) counts as silence."),
     'silence_min_seconds': ("Shortest Silence",
@@ -53,6 +62,10 @@ class Configuration(metaclass=PoolMeta):
         help="Days of the cooling-off period (犹豫期) within which a sampled "
         "ticket must be inspected.")
     timeline_gap = _threshold_field('timeline_gap')
+    continuity_jump_seconds = _threshold_field('continuity_jump_seconds')
+    continuity_av_seconds = _threshold_field('continuity_av_seconds')
+    continuity_timeline_seconds = _threshold_field(
+        'continuity_timeline_seconds')
     silence_noise_db = _threshold_field('silence_noise_db')
     silence_min_seconds = _threshold_field('silence_min_seconds')
     silence_warn_ratio = _threshold_field('silence_warn_ratio')

@@ -3,11 +3,13 @@
 """The review player: the recording beside its node timeline.
 
 The Play button of a ticket or a QC task opens /<db>/dualrec/player/<token>
-with the same signed link as dualrec_core's playback: the page plays
+with the same signed link as dualrec_core's playback (dualrec.playback, met
+through the Pool: it dies with the session and the user): the page plays
 /<db>/dualrec/media/<token> (access-checked and audited there) and lists the
 script nodes with their offsets; a click on a node seeks the video to it.
 """
 import html
+import json
 
 from trytond.i18n import gettext
 from trytond.model import ModelView
@@ -17,9 +19,11 @@ from trytond.protocols.wrappers import Response, with_pool, with_transaction
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
-from trytond.modules.dualrec_core.playback import (
-    check_link, link_user, sign_link)
-from trytond.modules.dualrec_core.webapi import json_response
+
+
+def json_response(data, status):
+    return Response(json.dumps(data, ensure_ascii=False), status=status,
+        content_type='application/json; charset=utf-8')
 
 
 def node_offsets(timeline):
@@ -127,15 +131,17 @@ video.addEventListener('timeupdate', () => {{
 
 @app.route('/<database_name>/dualrec/player/<token>', methods={'GET'})
 @with_pool
-@with_transaction()
+@with_transaction(readonly=False)
 def player(request, pool, token):
     "The review player page, as the user the signed link was made for."
-    checked = check_link(pool.database_name, token)
-    if not checked or checked[2] != 'play':
+    Playback = pool.get('dualrec.playback')
+    # not readonly: checking the web session may remove expired ones
+    checked = Playback.open(request, token, modes=['play'])
+    if not checked:
         return json_response({'code': 'unauthorized', 'message':
-                gettext('dualrec_core.msg_api_unauthorized')}, 401)
+                gettext('dualrec_core.msg_playback_link_dead')}, 401)
     recording_id, user_id, _ = checked
-    with link_user(pool, user_id):
+    with Playback.as_link_user(user_id):
         Recording = pool.get('dualrec.recording')
         records = Recording.search([('id', '=', recording_id)], limit=1)
         if not records:
@@ -170,10 +176,10 @@ class Recording(metaclass=PoolMeta):
         "Watch the recording beside its node timeline (signed link)."
         if not recordings:
             return
+        Playback = Pool().get('dualrec.playback')
         transaction = Transaction()
         recording = recordings[0]
-        token = sign_link(transaction.database.name, recording.id,
-            transaction.user, mode='play')
+        token = Playback.sign(recording, mode='play')
         return {
             'type': 'ir.action.url',
             'url': f'/{transaction.database.name}/dualrec/player/{token}',

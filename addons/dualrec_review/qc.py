@@ -3,9 +3,7 @@
 """Quality inspection (质检): rules, reproducible samples and QC tasks."""
 import datetime as dt
 import json
-from decimal import Decimal
 
-from sql.operators import Concat
 
 from trytond.i18n import gettext
 from trytond.model import (
@@ -113,19 +111,19 @@ class Rule(DeactivableMixin, ModelSQL, ModelView):
     @ModelView.button
     def sample(cls, rules, today=None):
         "Draw the sample of the current period so far (topped up later)."
-        today = today or dt.date.today()
         for rule in rules:
-            rule.draw(*sampling.period_bounds(rule.period, today))
+            rule.draw(*sampling.period_bounds(rule.period,
+                    today or rule.company.business_today()))
 
     @classmethod
     def sample_all(cls, today=None):
         """Draw every active rule's sample of its last complete period and
         top up the current one (the scheduled job)."""
-        today = today or dt.date.today()
         with without_check_access():
             for rule in cls.search([]):
-                rule.draw(*sampling.previous_period(rule.period, today))
-                rule.draw(*sampling.period_bounds(rule.period, today))
+                day = today or rule.company.business_today()
+                rule.draw(*sampling.previous_period(rule.period, day))
+                rule.draw(*sampling.period_bounds(rule.period, day))
 
     def draw(self, first, last):
         """Sample the period first..last: exactly ceil(ratio × completed
@@ -324,16 +322,18 @@ class Task(Workflow, ModelSQL, ModelView):
         return self.recording.check_result if self.recording else None
 
     def get_overdue(self, name):
-        return self.state == 'open' and self.deadline < dt.date.today()
+        return (self.state == 'open'
+            and self.deadline < self.rule.company.business_today())
 
     @classmethod
     def search_overdue(cls, name, clause):
         _, operator, value = clause
-        overdue = [('state', '=', 'open'), ('deadline', '<', dt.date.today())]
+        today = Pool().get('ir.date').today()
+        overdue = [('state', '=', 'open'), ('deadline', '<', today)]
         if (operator == '=') == bool(value):
             return overdue
         return ['OR', ('state', '!=', 'open'),
-            ('deadline', '>=', dt.date.today())]
+            ('deadline', '>=', today)]
 
     @classmethod
     def view_attributes(cls):
@@ -504,6 +504,16 @@ class Task(Workflow, ModelSQL, ModelView):
     def check_modification(cls, mode, tasks, values=None, external=False):
         super().check_modification(
             mode, tasks, values=values, external=external)
+        # the draw creates the tasks and the buttons close them: a user's
+        # RPC call writes only the inspector and the comment of open ones
+        Guard = Pool().get('dualrec.guard')
+        Guard.check_modification(cls, mode, values, external)
+        if mode == 'write' and external:
+            for task in tasks:
+                if task.state != 'open':
+                    raise AccessError(gettext(
+                            'dualrec_review.msg_qc_task_closed',
+                            task=task.rec_name))
         if mode == 'delete':
             raise AccessError(gettext('dualrec_review.msg_qc_task_delete'))
 
@@ -565,6 +575,9 @@ class TaskLine(ModelSQL, ModelView):
             mode, lines, values=values, external=external)
         if mode in {'create', 'delete'} and external:
             raise AccessError(gettext('dualrec_review.msg_qc_line_fixed'))
+        if mode == 'write' and external:
+            Guard = Pool().get('dualrec.guard')
+            Guard.check_write(cls, values, Guard.system_fields(cls))
         if mode == 'write':
             for line in lines:
                 if line.task.state != 'open':

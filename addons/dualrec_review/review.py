@@ -8,6 +8,7 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
+
 from .check import CHECK_RESULTS
 
 DECISIONS = [
@@ -65,6 +66,9 @@ class Review(ModelSQL, ModelView):
             mode, reviews, values=values, external=external)
         if mode in {'write', 'delete'}:
             raise AccessError(gettext('dualrec_review.msg_review_immutable'))
+        # only the decision of the review wizard creates one
+        Guard = Pool().get('dualrec.guard')
+        Guard.check_modification(cls, mode, values, external)
 
 
 class ReviewStart(ModelView):

@@ -14,6 +14,7 @@ from trytond.pool import Pool
 from trytond.transaction import Transaction
 
 
+
 def _ratio(part, whole):
     return round(part / whole, 4) if whole else None
 
@@ -156,7 +157,8 @@ class QCStatistic(ModelSQL, ModelView):
     def table_query(cls):
         Task = Pool().get('dualrec.qc.task')
         task = Task.__table__()
-        today = Transaction().context.get('date') or dt.date.today()
+        Date = Pool().get('ir.date')
+        today = Transaction().context.get('date') or Date.today()
         is_open = task.state == 'open'
         return task.select(
             Min(task.id).as_('id'),

@@ -4,12 +4,13 @@
 import datetime as dt
 
 from trytond.i18n import gettext
-from trytond.model import ModelView, Workflow, fields
+from trytond.model import ModelView, fields
 from trytond.model.exceptions import AccessError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.transaction import (
     Transaction, check_access, without_check_access)
+
 
 from .check import CHECK_RESULTS
 from .exceptions import ReviewError
@@ -80,6 +81,16 @@ class Ticket(metaclass=PoolMeta):
             cls.write(tickets, {'pending_since': dt.datetime.now()})
 
     @classmethod
+    def reopen(cls, tickets):
+        # corrected after its approval: pending again, not completed
+        super().reopen(tickets)
+        with without_check_access():
+            cls.write(tickets, {
+                    'pending_since': dt.datetime.now(),
+                    'completed_on': None,
+                    })
+
+    @classmethod
     @ModelView.button_action('dualrec_review.wizard_ticket_review')
     def review(cls, tickets):
         "Open the review of a pending ticket."
@@ -145,7 +156,7 @@ class Ticket(metaclass=PoolMeta):
                         } for t in tickets])
             values = {'reviewer': user or None, 'reviewed_at': now}
             if decision == 'approve':
-                values['completed_on'] = now.date()
+                values['completed_on'] = Pool().get('ir.date').today()
                 values['rectification'] = False
                 cls.write(tickets, values)
                 cls.approve(tickets, comment)

@@ -37,7 +37,18 @@ def first_broken(entries, previous=GENESIS):
     for key, entry_previous, entry_digest, fields in entries:
         if entry_previous != previous:
             return key
-        if digest(previous, fields) != entry_digest:
+        if safe_digest(previous, fields) != entry_digest:
             return key
         previous = entry_digest
     return None
+
+
+def safe_digest(previous, fields):
+    """Return digest(previous, fields), or None when the entry cannot be
+    hashed (a malformed row: a previous digest that is no ASCII text, or
+    fields that are no JSON): such an entry never matches, so it is
+    reported as broken instead of stopping the walk."""
+    try:
+        return digest(previous, fields)
+    except (AttributeError, TypeError, ValueError, UnicodeError):
+        return None

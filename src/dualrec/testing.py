@@ -5,6 +5,7 @@ import math
 import os
 import subprocess
 
+import av
 import cv2
 import ffmpeg
 import numpy as np
@@ -241,4 +242,93 @@ def generate_recording(path, seconds, width=640, height=360, fps=15,
                 black, frozen):
             file.write(frame.data)
     _run_piped(runner, args, 'generate_recording', feed=feed)
+    return path
+
+
+# Joined, gapped and long inputs
+
+def join_takes(first, second, path, gap=None, audio_gap=None):
+    """Write the takes first and second (files of generate_recording or
+    generate_sample, same codecs) joined into one file at path, by stream
+    copy, and return path: what a recorder or an editor joining two takes
+    makes.
+
+    gap None: the two takes remuxed to MPEG-TS and concatenated byte for
+    byte, as joined TS files are: the second take's timestamps start again
+    from its own start, a backward step at the join.  gap s: an MP4 whose
+    second take follows the first's end after a jump of gap seconds;
+    audio_gap, if given, is the audio's jump instead (0: the sound goes on
+    where the video jumps).
+    """
+    path = os.fspath(path)
+    if gap is None:
+        with open(path, 'wb') as output:
+            for take in [first, second]:
+                _run(subprocess.run, [media.ffmpeg_executable(),
+                        '-hide_banner', '-nostdin', '-loglevel', 'error',
+                        '-y', '-i', os.fspath(take), '-c', 'copy',
+                        '-f', 'mpegts', path + '.part'],
+                    code='ffmpeg_failed', step='join_takes')
+                with open(path + '.part', 'rb') as part:
+                    output.write(part.read())
+                os.unlink(path + '.part')
+        return path
+    with av.open(os.fspath(first)) as take, av.open(os.fspath(second)) as \
+            other, av.open(path, 'w', format='mp4') as output:
+        streams = {}
+        for stream in take.streams:
+            if stream.type in {'video', 'audio'}:
+                streams[stream.type] = output.add_stream_from_template(
+                    stream)
+        ends = {}
+        for index, container in enumerate([take, other]):
+            for packet in container.demux():
+                kind = packet.stream.type
+                if kind not in streams or packet.dts is None:
+                    continue
+                base = packet.stream.time_base
+                if index == 0:
+                    end = packet.pts + (packet.duration or 0)
+                    ends[kind] = max(ends.get(kind, 0), end * base)
+                else:
+                    jump = gap if kind == 'video' or audio_gap is None \
+                        else audio_gap
+                    # 50 ms: the AAC priming of the second take
+                    offset = round(
+                        (max(ends.values()) + jump + 0.05) / base)
+                    packet.pts += offset
+                    packet.dts += offset
+                packet.stream = streams[kind]
+                output.mux(packet)
+    return path
+
+
+def concat_takes(first, second, path):
+    """Write first and second joined by ffmpeg's concat demuxer, which
+    makes the timestamps continuous (the splice leaves no trace in the
+    streams), into the MP4 path; return path."""
+    path = os.fspath(path)
+    listing = path + '.txt'
+    with open(listing, 'w') as file:
+        for take in [first, second]:
+            file.write(f"file '{os.path.abspath(take)}'\n")
+    try:
+        _run(subprocess.run, [media.ffmpeg_executable(), '-hide_banner',
+                '-nostdin', '-loglevel', 'error', '-y', '-f', 'concat',
+                '-safe', '0', '-i', listing, '-c', 'copy', '-f', 'mp4',
+                path], code='ffmpeg_failed', step='concat_takes')
+    finally:
+        os.unlink(listing)
+    return path
+
+
+def loop_recording(clip, path, seconds, runner=subprocess.run):
+    """Write clip repeated to seconds seconds at path by stream copy (a long
+    input for the cost of rendering clip once) and return path."""
+    path = os.fspath(path)
+    _run(runner, [media.ffmpeg_executable(), '-hide_banner', '-nostdin',
+            '-loglevel', 'error', '-y', '-stream_loop', '-1', '-i',
+            os.fspath(clip), '-t', f'{seconds:.3f}', '-c', 'copy',
+            '-map_metadata', '-1', path],
+        code='ffmpeg_failed', step='loop_recording')
     return path

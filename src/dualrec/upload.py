@@ -6,26 +6,38 @@ Recordings are video files of up to several GiB sent over unreliable
 networks, so the client cuts them into chunks that it may send in any order,
 resend after a failure and resume after a restart.  This module only knows
 about files: the web route validates the user, calls it and translates the
-``UploadError.code`` it raises.  It needs no database and only uses the
-standard library, so it can be tested without the framework.
+``UploadError.code`` it raises.  It needs no database, so it can be tested
+without the framework.
 
-Memory stays flat whatever the file size: chunks are streamed to disk in
-blocks of at most ``BLOCK_SIZE`` bytes and the checksum is computed by
-reading the file back in blocks of the same size.
+No plaintext is ever written: the file is received as an encrypted
+envelope (``dualrec.crypto.envelope``, a data key of its own wrapped by
+the active media master key).  Its size is known from the start, so the
+header is written when the session is created and every envelope chunk is
+sealed at its index as it arrives; a chunk sent must therefore start at a
+multiple of the envelope chunk size ``unit`` and be whole units (or end
+the file).  The completed file is a valid envelope, taken as is by the
+media pipeline.
+
+Memory stays flat whatever the file size: chunks are sealed and written
+one unit at a time, and ``verify`` computes the SHA-256 of the plaintext
+by decrypting the file in memory, in blocks.  Completing is cheap (every
+range received); the checks of size, SHA-256 and container run in
+``verify``, meant for a queued task.
 
 Layout of one session, ``root/<session_id>/``:
 
 ``data.part``
-    the file being received, preallocated as a sparse file of the total size
-    so that every chunk is written in place at its offset;
+    the envelope being received, preallocated as a sparse file of its
+    encrypted size so that every chunk is written in place;
 ``data``
-    the same file, renamed by ``complete`` before checking it (which stops
-    late chunk writers); it is final once meta.json says 'completed';
+    the same file, renamed by ``complete`` (which stops late chunk
+    writers); it is checked by ``verify``;
 ``meta.json``
-    total size, expected SHA-256, content type, creation time and the merged
-    list of received ``[start, end)`` byte ranges.  It is replaced atomically
-    and a range is recorded only after its bytes are synced to disk, so a
-    crash never records bytes that are not there;
+    total size, expected SHA-256, content type, creation time, the merged
+    list of received ``[start, end)`` plaintext byte ranges, whether it is
+    completed and verified.  It is replaced atomically and a range is
+    recorded only after its bytes are synced to disk, so a crash never
+    records bytes that are not there;
 ``lock``
     the file locked with ``fcntl.flock``: exclusively to update
     ``meta.json`` or to complete, shared to write a block of data (many
@@ -37,7 +49,6 @@ taken as UTC and aware ones converted to naive UTC.  POSIX only (flock).
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -46,6 +57,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .crypto import envelope
 from .errors import CodedError
 
 __all__ = [
@@ -55,7 +67,8 @@ __all__ = [
 
 # Number of leading bytes sniff_container looks at.
 SNIFF_BYTES = 64
-# Largest block read from a stream or a file at once: bounds memory use.
+# The envelope chunk size: a chunk is read and sealed one such unit at a
+# time, which bounds memory use.
 BLOCK_SIZE = 1024 * 1024
 # A client sending tiny chunks at scattered offsets could make meta.json,
 # which is read and rewritten for every chunk, grow without limit.
@@ -86,7 +99,8 @@ _LOCK = 'lock'
 # Prefixes of work directories in root; a session id never starts with '.'.
 _STAGING = '.new-'
 _TRASH = '.del-'
-_META_VERSION = 1
+# 1: plaintext data (before encryption on arrival), never taken again
+_META_VERSION = 2
 
 
 class UploadError(CodedError):
@@ -175,6 +189,11 @@ def missing_ranges(ranges, total):
     if position < total:
         missing.append([position, total])
     return missing
+
+
+def _covered(ranges, start, end):
+    "Whether ``[start, end)`` lies within one of the merged ``ranges``."
+    return any(low <= start and end <= high for low, high in ranges)
 
 
 def _is_int(value):
@@ -279,27 +298,37 @@ class _SessionLock:
 
 
 class UploadStore:
-    """Resumable chunked uploads kept under the ``root`` directory.
+    """Resumable chunked uploads kept encrypted under ``root``.
 
     ``max_size`` is the largest file accepted and ``chunk_size`` the
-    largest chunk, both in bytes; ``max_ranges`` bounds the number of
-    disjoint received ranges of a session (see MAX_RANGES).
+    largest chunk, both in bytes, rounded down to a multiple of ``unit``
+    (at least one unit); ``unit`` is the envelope chunk size; ``keyring``
+    the media master keys (envelope.Keyring) whose active key wraps the
+    data key of new sessions; ``max_ranges`` bounds the number of disjoint
+    received ranges of a session (see MAX_RANGES).
 
     Every method taking a session id raises 'session_id' (400) for an id
     that is not 8 to 64 characters among ``A-Z a-z 0-9 _ -``, which also
     keeps ids from escaping ``root``.
     """
 
-    def __init__(self, root, max_size, chunk_size, max_ranges=MAX_RANGES):
+    def __init__(self, root, max_size, chunk_size, keyring,
+            unit=envelope.DEFAULT_CHUNK_SIZE, max_ranges=MAX_RANGES):
         for name, value in [
                 ('max_size', max_size),
                 ('chunk_size', chunk_size),
+                ('unit', unit),
                 ('max_ranges', max_ranges)]:
             if not _is_int(value) or value <= 0:
                 raise ValueError('%s must be a positive int' % name)
+        if unit > envelope.MAX_CHUNK_SIZE:
+            raise ValueError('unit must be at most %d bytes'
+                % envelope.MAX_CHUNK_SIZE)
         self.root = Path(root)
         self.max_size = max_size
-        self.chunk_size = chunk_size
+        self.unit = unit
+        self.chunk_size = max(unit, chunk_size // unit * unit)
+        self.keyring = keyring
         self.max_ranges = max_ranges
         self.root.mkdir(parents=True, exist_ok=True)
 
@@ -314,9 +343,13 @@ class UploadStore:
     def _read_meta(self, session_id, directory):
         try:
             with open(directory / _META, 'rb') as file:
-                return json.load(file)
+                meta = json.load(file)
         except FileNotFoundError:
             raise _unknown(session_id) from None
+        if meta.get('version') != _META_VERSION:
+            # an older session held plaintext: ``clean`` removes it
+            raise _unknown(session_id)
+        return meta
 
     def _write_meta(self, directory, meta):
         # Readers never lock, so they must see either the old or the new
@@ -353,6 +386,8 @@ class UploadStore:
             'missing': missing,
             'complete_ready': not missing,
             'completed': meta['completed'],
+            'verified': meta.get('verified', False),
+            'container': meta.get('container'),
             'content_type': meta['content_type'],
             'sha256': meta['sha256'],
             'created_at': meta['created_at'],
@@ -378,7 +413,8 @@ class UploadStore:
 
         ``total_size`` is the file size in bytes, ``sha256`` its expected
         digest in hex (any case) and ``content_type`` the declared MIME
-        type (parameters and case are ignored).  Creating an existing
+        type (parameters and case are ignored).  The envelope header (a
+        new data key wrapped by the active master key) is written now.  Creating an existing
         session again with the same size, digest and type returns its
         state, so a client may safely retry; with other values it raises
         'session_exists' (409).
@@ -406,12 +442,16 @@ class UploadStore:
             'sha256': sha256.lower(),
             'content_type': content_type,
             'created_at': _utc_naive(now).isoformat(),
+            'unit': self.unit,
             'received': [],
             'completed': False,
+            'verified': False,
+            'container': None,
             }
         if directory.exists():
             return self._existing(session_id, directory, meta)
-        if shutil.disk_usage(self.root).free < total_size:
+        sealer = envelope.ChunkSealer.new(self.keyring, total_size, self.unit)
+        if shutil.disk_usage(self.root).free < sealer.length:
             raise UploadError('storage_full', 507)
 
         # The session is built aside and renamed into place so that it
@@ -422,7 +462,8 @@ class UploadStore:
         try:
             (staging / _LOCK).touch()
             with _storage_errors(), open(staging / _DATA_PART, 'wb') as file:
-                file.truncate(total_size)
+                file.truncate(sealer.length)
+                file.write(sealer.header)
                 os.fsync(file.fileno())
             self._write_meta(staging, meta)
             try:
@@ -448,15 +489,19 @@ class UploadStore:
     def write_chunk(self, session_id, offset, stream, length):
         """Write ``length`` bytes read from ``stream`` at ``offset``.
 
-        ``stream`` only needs ``read(n)``; it is read in blocks of at most
-        BLOCK_SIZE bytes and bytes after ``length`` are left unread.
-        Chunks may come in any order and be sent again: the same bytes land
-        at the same place and the received ranges are merged.  Chunks of
-        one session may be written concurrently.  Return the new state.
+        ``stream`` only needs ``read(n)``; it is read one ``unit`` at a
+        time and bytes after ``length`` are left unread.
+        Chunks may come in any order and be sent again: the units already
+        received are read and left as they are (never sealed twice), the
+        others are sealed at their index, and the received ranges are
+        merged.  Chunks of one session may be written concurrently.
+        Return the new state.
 
         Errors: 'session_unknown' (404), 'session_completed' (409),
         'chunk_size' (413) for a length not in ``1..chunk_size``,
         'chunk_out_of_range' (416) for a chunk not within the file,
+        'chunk_alignment' (400) for a chunk that does not start at a
+        multiple of ``unit`` or is not whole units without ending the file,
         'not_video' (415) when the chunk at offset 0 does not start with a
         known container signature (nothing is written),
         'chunk_truncated' (400) when the stream ends early and
@@ -480,13 +525,19 @@ class UploadStore:
                         or offset + length > total):
                     raise UploadError(
                         'chunk_out_of_range', 416, {'total_size': total})
+                unit = meta['unit']
+                if offset % unit or (
+                        length % unit and offset + length != total):
+                    raise UploadError(
+                        'chunk_alignment', 400, {'unit': unit})
+                received = meta['received']
                 try:
-                    fd = os.open(part, os.O_WRONLY)
+                    fd = os.open(part, os.O_RDWR)
                 except FileNotFoundError:
                     # complete() renamed it: the session is being completed
                     raise UploadError('session_completed', 409) from None
             try:
-                self._copy(session_id, lock, part, fd, stream, offset, length)
+                self._copy(lock, part, fd, stream, offset, length, received)
                 with _storage_errors():
                     os.fsync(fd)
                 own = os.fstat(fd)
@@ -515,61 +566,52 @@ class UploadStore:
             return False
         return (current.st_dev, current.st_ino) == (stat.st_dev, stat.st_ino)
 
-    def _copy(self, session_id, lock, part, fd, stream, offset, length):
-        pending = b''
-        if offset == 0:
-            pending = _read_exact(stream, min(SNIFF_BYTES, length))
-            if len(pending) < min(SNIFF_BYTES, length):
-                raise UploadError(
-                    'chunk_truncated', 400,
-                    {'length': length, 'received': len(pending)})
-            if sniff_container(pending) is None:
-                raise UploadError('not_video', 415)
+    def _copy(self, lock, part, fd, stream, offset, length, received):
+        # The header authenticates itself when its data key is unwrapped.
+        sealer = envelope.ChunkSealer(
+            self.keyring, os.pread(fd, envelope.HEADER_SIZE, 0))
         own = os.fstat(fd)
+        unit = sealer.chunk_size
         position, remaining = offset, length
         while remaining:
-            if pending:
-                block, pending = pending, b''
-            else:
-                # Read without the lock: the network is the slow part.
-                block = stream.read(min(BLOCK_SIZE, remaining))
-                if not block:
-                    raise UploadError(
-                        'chunk_truncated', 400,
-                        {'length': length, 'received': length - remaining})
-                if len(block) > remaining:
-                    block = block[:remaining]
-            # The shared lock lets chunks be written side by side but not
-            # while complete() checks the file; the file check stops a
-            # writer that was overtaken by complete().
-            with lock.hold(shared=True):
-                if not self._same_file(part, own):
-                    raise UploadError('session_completed', 409)
-                with _storage_errors():
-                    _pwrite_all(fd, block, position)
-            position += len(block)
-            remaining -= len(block)
+            # Read without the lock: the network is the slow part.  One
+            # unit at a time bounds memory.
+            wanted = min(unit, remaining)
+            block = _read_exact(stream, wanted)
+            if len(block) < wanted:
+                raise UploadError(
+                    'chunk_truncated', 400, {'length': length,
+                        'received': length - remaining + len(block)})
+            if position == 0 and sniff_container(block) is None:
+                raise UploadError('not_video', 415)
+            if not _covered(received, position, position + wanted):
+                where, sealed = sealer.seal(position, block)
+                # The shared lock lets chunks be written side by side but
+                # not while complete() renames the file; the file check
+                # stops a writer that was overtaken by complete().
+                with lock.hold(shared=True):
+                    if not self._same_file(part, own):
+                        raise UploadError('session_completed', 409)
+                    with _storage_errors():
+                        _pwrite_all(fd, sealed, where)
+            position += wanted
+            remaining -= wanted
 
     def complete(self, session_id):
-        """Check the received file and return its path.
+        """Close the session once every byte is received; return its state.
 
-        The file must have every byte ('incomplete' (409) otherwise, with
-        the 'missing' ranges in params), start with a known container
-        signature and match the expected SHA-256, computed by reading it
-        in blocks of BLOCK_SIZE.  On a failed check the whole session is
-        deleted and the client must start again: 'not_video' (415) or
-        'checksum_mismatch' (422, with 'expected' and 'actual' digests).
-
-        Completing again returns the same path, which stays valid until
-        ``take`` or ``abort``.  Chunk writes wait while the file is being
-        checked and are refused afterwards.
+        Only the received ranges are looked at ('incomplete' (409)
+        otherwise, with the 'missing' ranges in params): the checks of the
+        content are ``verify``'s.  Completing again returns the state.
+        Chunk writes wait while the session is being completed and are
+        refused afterwards.
         """
         directory = self._directory(session_id)
         part, done = directory / _DATA_PART, directory / _DATA
         with _SessionLock(session_id, directory) as lock, lock.hold():
             meta = self._read_meta(session_id, directory)
             if meta['completed']:
-                return done
+                return self._state(session_id, meta)
             missing = missing_ranges(meta['received'], meta['total_size'])
             if missing:
                 raise UploadError('incomplete', 409, {'missing': missing})
@@ -578,50 +620,75 @@ class UploadStore:
             # previous call, only 'data' is left.
             if part.exists():
                 os.rename(part, done)
+                _fsync_dir(directory)
+            meta['completed'] = True
+            self._write_meta(directory, meta)
+        return self._state(session_id, meta)
+
+    def verify(self, session_id):
+        """Check the completed file and return its state.
+
+        The file is decrypted in memory (never written in plaintext): its
+        size, the SHA-256 of its plaintext against the expected one and
+        its container signature are checked; the state's 'container' then
+        tells what it is.  On a failed check the whole session is deleted
+        and the client must start again: 'not_video' (415),
+        'checksum_mismatch' (422, with 'expected' and 'actual' digests) or
+        'damaged' (422) when a stored chunk fails its authentication.
+        'not_completed' (409) before ``complete``.  Verifying again
+        returns the state.
+        """
+        directory = self._directory(session_id)
+        done = directory / _DATA
+        with _SessionLock(session_id, directory) as lock, lock.hold():
+            meta = self._read_meta(session_id, directory)
+            if not meta['completed']:
+                raise UploadError('not_completed', 409)
+            if meta['verified']:
+                return self._state(session_id, meta)
             try:
-                with open(done, 'rb', buffering=0) as file:
-                    head = _read_exact(file, SNIFF_BYTES)
-                    if sniff_container(head) is None:
-                        self._remove(directory)
-                        raise UploadError('not_video', 415)
-                    file.seek(0)
-                    digest = hashlib.sha256()
-                    buffer = bytearray(BLOCK_SIZE)
-                    view = memoryview(buffer)
-                    while size := file.readinto(buffer):
-                        digest.update(view[:size])
-                    os.fsync(file.fileno())
-                actual = digest.hexdigest()
-                if actual != meta['sha256']:
-                    self._remove(directory)
-                    raise UploadError(
-                        'checksum_mismatch', 422,
-                        {'expected': meta['sha256'], 'actual': actual})
-                meta['completed'] = True
-                self._write_meta(directory, meta)
-            except UploadError:
-                raise
-            except BaseException:
-                # e.g. an I/O error: let the client retry completing
-                with contextlib.suppress(OSError):
-                    os.rename(done, part)
-                raise
-        return done
+                header = envelope.read_header(done)
+                actual, head = envelope.digest_file(
+                    self.keyring, done, SNIFF_BYTES)
+            except envelope.EnvelopeError as exception:
+                if exception.code == 'unknown_key':
+                    # the configuration lost a key: not the client's fault
+                    raise
+                self._remove(directory)
+                raise UploadError('damaged', 422,
+                    {'reason': exception.code}) from exception
+            if header.size != meta['total_size']:
+                self._remove(directory)
+                raise UploadError('damaged', 422, {'reason': 'size'})
+            container = sniff_container(head)
+            if container is None:
+                self._remove(directory)
+                raise UploadError('not_video', 415)
+            if actual != meta['sha256']:
+                self._remove(directory)
+                raise UploadError(
+                    'checksum_mismatch', 422,
+                    {'expected': meta['sha256'], 'actual': actual})
+            meta['verified'] = True
+            meta['container'] = container
+            self._write_meta(directory, meta)
+        return self._state(session_id, meta)
 
     def take(self, session_id, dest):
-        """Move the completed file to ``dest`` and remove the session.
+        """Move the verified file (an envelope) to ``dest`` and remove the
+        session.
 
         Parent directories of ``dest`` are created and an existing file is
         replaced.  Across file systems the file is copied (streamed) to a
         temporary name beside ``dest`` then renamed, so ``dest`` is never
         partial.  Return ``dest`` as a Path.  Raise 'not_completed' (409)
-        before ``complete`` succeeded and 'session_unknown' (404).
+        before ``verify`` succeeded and 'session_unknown' (404).
         """
         directory = self._directory(session_id)
         dest = Path(dest)
         with _SessionLock(session_id, directory) as lock, lock.hold():
             meta = self._read_meta(session_id, directory)
-            if not meta['completed']:
+            if not meta['verified']:
                 raise UploadError('not_completed', 409)
             dest.parent.mkdir(parents=True, exist_ok=True)
             _move(directory / _DATA, dest)
@@ -647,9 +714,10 @@ class UploadStore:
         """Return the sorted ids of sessions not completed in time.
 
         Those are the sessions not completed whose creation is strictly
-        older than ``now - max_age`` (a timedelta).  Completed sessions
-        are left to the caller, which is expected to ``take`` them.
-        Unreadable sessions are skipped.
+        older than ``now - max_age`` (a timedelta), and whatever their age
+        the sessions of an older format, which held plaintext.  Completed
+        sessions are left to the caller, which is expected to ``verify``
+        and ``take`` them.  Unreadable sessions are skipped.
         """
         limit = _utc_naive(now) - max_age
         ids = []
@@ -660,7 +728,8 @@ class UploadStore:
                 created = datetime.fromisoformat(meta['created_at'])
             except (OSError, ValueError, KeyError, TypeError):
                 continue
-            if not meta.get('completed') and created < limit:
+            if meta.get('version') != _META_VERSION or (
+                    not meta.get('completed') and created < limit):
                 ids.append(entry.name)
         return sorted(ids)
 
@@ -674,6 +743,10 @@ class UploadStore:
         removed = []
         for session_id in self.expired(now, max_age):
             directory = self.root / session_id
+            if self._outdated(directory):
+                self._remove(directory)
+                removed.append(session_id)
+                continue
             try:
                 with _SessionLock(session_id, directory) as lock, \
                         lock.hold():
@@ -688,6 +761,14 @@ class UploadStore:
             removed.append(session_id)
         self._clean_leftovers(limit)
         return removed
+
+    @staticmethod
+    def _outdated(directory):
+        try:
+            with open(directory / _META, 'rb') as file:
+                return json.load(file).get('version') != _META_VERSION
+        except (OSError, ValueError, AttributeError):
+            return False
 
     def _sessions(self):
         for entry in self.root.iterdir():

@@ -9,9 +9,10 @@ from trytond.model.exceptions import AccessError
 from trytond.model.modelview import AccessButtonError
 from trytond.modules.company.tests import create_company, set_company
 from trytond.modules.dualrec_core.exceptions import (
-    RecordingError, TicketError)
-from trytond.modules.dualrec_core import envelope
+    RecordingError, SystemFieldError, TicketError)
+from dualrec.crypto import envelope
 from trytond.modules.dualrec_core.hold import set_contract_end
+from trytond.modules.dualrec_core.ticket import PII_SEARCH_LIMITS
 from trytond.pool import Pool
 from trytond.tests.test_tryton import _DBTestCase, with_transaction
 from trytond.transaction import Transaction
@@ -442,6 +443,166 @@ class TicketTestCase(_DBTestCase):
             only_new = envelope.Keyring.from_string(f'knew:{new_key}')
             with envelope.DecryptedReader(only_new, root / relative) as reader:
                 self.assertEqual(reader.read(), plain.read_bytes())
+
+    @with_transaction()
+    def test_system_fields_refused(self):
+        "Nobody writes or creates the fields the system sets"
+        Ticket = Pool().get('dualrec.ticket')
+        company, branches, users, product = self._setup()
+        with set_company(company):
+            ticket = self._ticket(users['sales'], product)
+            for values in [{'state': 'approved'}, {'number': 'X-1'},
+                    {'retention_end': dt.date(2020, 1, 1)},
+                    {'review_comment': "OK"},
+                    {'salesperson': users['sales_b'].id},
+                    {'id_number_encrypted': 'x'}]:
+                with self.subTest(values=values), as_user(users['sales']):
+                    with self.assertRaises(SystemFieldError):
+                        Ticket.write([Ticket(ticket.id)], values)
+            ticket = Ticket(ticket.id)
+            self.assertEqual(ticket.state, 'draft')
+            self.assertIsNone(ticket.retention_end)
+            self.assertTrue(ticket.number)
+            with as_user(users['sales']):
+                with self.assertRaises(SystemFieldError):
+                    self._ticket(users['sales'], product, state='approved')
+                # the defaults the clients send back pass
+                self._ticket(users['sales'], product, state='draft',
+                    salesperson=users['sales'].id)
+            # the code that owns them writes them
+            Ticket.write([ticket], {'review_comment': "OK"})
+
+    @with_transaction()
+    def test_recorded_ticket_frozen(self):
+        "What was recorded cannot change, not even by the system"
+        Ticket = Pool().get('dualrec.ticket')
+        company, branches, users, product = self._setup()
+        other = create_product(company, code='OTHER')
+        with set_company(company):
+            ticket = self._ticket(users['sales'], product)
+            with as_user(users['sales']):
+                Ticket.write([Ticket(ticket.id)], {'task_number': 'T-2'})
+            self._recording(ticket)
+            Ticket.record([ticket])
+            for values in [{'policyholder_name': "李四"},
+                    {'id_number': valid_resident_id(sequence='003')},
+                    {'product': other.id}, {'task_number': 'T-3'},
+                    {'branch': branches['P1-C1-O2'].id},
+                    {'employee_number': 'X'}]:
+                with self.subTest(values=values):
+                    with as_user(users['sales']), \
+                            self.assertRaises(SystemFieldError):
+                        Ticket.write([Ticket(ticket.id)], values)
+                    with self.assertRaises(SystemFieldError):
+                        Ticket.write([Ticket(ticket.id)], values)
+            ticket = Ticket(ticket.id)
+            self.assertEqual(
+                (ticket.task_number, ticket.policyholder_name,
+                    ticket.product),
+                ('T-2', "张三", product))
+            with as_user(users['sales']):
+                Ticket.write([Ticket(ticket.id)], {'phone': '13900000000'})
+            Ticket.submit([ticket])
+            with as_user(users['sales']), \
+                    self.assertRaises(SystemFieldError):
+                Ticket.write([Ticket(ticket.id)], {'applicant_age': 40})
+
+    @with_transaction()
+    def test_salesperson_branch_scope(self):
+        "A salesperson creates and moves tickets in his branch only"
+        Ticket = Pool().get('dualrec.ticket')
+        company, branches, users, product = self._setup()
+        with set_company(company):
+            ticket = self._ticket(users['sales'], product)
+            with as_user(users['sales']):
+                with self.assertRaises(AccessError):
+                    self._ticket(users['sales'], product,
+                        branch=branches['P1-C1-O2'].id)
+                with self.assertRaises(AccessError):
+                    Ticket.write([Ticket(ticket.id)],
+                        {'branch': branches['P1-C1-O2'].id})
+            # (the refused call's transaction is rolled back: see
+            # tests/test_probe.py for nothing changed over RPC)
+
+    @with_transaction()
+    def test_pii_search_restricted(self):
+        "Without the unmask right PII is searched by full value, a few times"
+        pool = Pool()
+        Ticket = pool.get('dualrec.ticket')
+        AuditLog = pool.get('dualrec.audit.log')
+        company, branches, users, product = self._setup()
+        with set_company(company):
+            ticket = self._ticket(users['sales'], product)
+            with as_user(users['reviewer']):
+                with self.assertRaises(TicketError):
+                    Ticket.search([('id_number', '=', '110***********002X')])
+                with self.assertRaises(TicketError):
+                    Ticket.search([('id_number', '!=', valid_resident_id())])
+                limit = PII_SEARCH_LIMITS[0][1]
+                for _ in range(limit):
+                    self.assertEqual(Ticket.search(
+                            [('id_number', '=', valid_resident_id())]),
+                        [ticket])
+                with self.assertRaises(TicketError):
+                    Ticket.search([('phone', '=', '13812345678')])
+            entries = AuditLog.search([('action', '=', 'pii_search')])
+            self.assertEqual(len(entries), limit)
+            self.assertEqual({e.user for e in entries}, {users['reviewer']})
+            # internal searches are neither limited nor logged
+            self.assertEqual(
+                Ticket.search([('phone', '=', '13812345678')]), [ticket])
+
+    @with_transaction()
+    def test_unmask_checks_record_rules(self):
+        "The unmask right does not show a ticket the user cannot read"
+        pool = Pool()
+        Ticket = pool.get('dualrec.ticket')
+        User = pool.get('res.user')
+        ModelData = pool.get('ir.model.data')
+        company, branches, users, product = self._setup()
+        with set_company(company):
+            ticket = self._ticket(users['sales'], product)
+            User.write([users['reviewer_p2']], {'groups': [('add', [
+                                ModelData.get_id('dualrec_core',
+                                    'group_dualrec_unmask')])]})
+            with as_user(users['reviewer_p2']), \
+                    self.assertRaises(AccessError):
+                Ticket.unmask([Ticket(ticket.id)])
+
+    @with_transaction()
+    def test_correction_by_administrator(self):
+        "An administrator corrects a completed ticket: audited, reviewed again"
+        pool = Pool()
+        Ticket = pool.get('dualrec.ticket')
+        AuditLog = pool.get('dualrec.audit.log')
+        company, branches, users, product = self._setup()
+        admin = create_user('sysadmin', company, 'group_dualrec_admin',
+            None, 'A1')
+        with set_company(company):
+            ticket = self._ticket(users['sales'], product)
+            self._recording(ticket)
+            Ticket.record([ticket])
+            Ticket.submit([ticket])
+            Ticket.approve([ticket])
+            values = {'policyholder_name': "李四",
+                'id_number': valid_resident_id(sequence='003')}
+            with as_user(users['sales']), self.assertRaises(AccessError):
+                Ticket.correct([Ticket(ticket.id)], values, "Typo")
+            with as_user(admin):
+                Ticket.correct([Ticket(ticket.id)], values, "Typo")
+                with self.assertRaises(TicketError):
+                    Ticket.correct([Ticket(ticket.id)], values, "Again")
+            ticket = Ticket(ticket.id)
+            self.assertEqual(ticket.policyholder_name, "李四")
+            self.assertEqual(ticket._pii_plain('id_number'),
+                valid_resident_id(sequence='003'))
+            self.assertEqual(ticket.state, 'pending')
+            entry, = AuditLog.search([('action', '=', 'correct')])
+            self.assertEqual(entry.user, admin)
+            self.assertEqual(entry.field_names, 'id_number,policyholder_name')
+            self.assertIn('"reason": "Typo"', entry.details)
+            self.assertNotIn(valid_resident_id(sequence='003'),
+                entry.details)
 
 
 del _DBTestCase

@@ -1,8 +1,11 @@
 # This file is part of the dualrec suite.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
+import atexit
 import datetime as dt
-import hashlib
 import json
+import os
+import shutil
+import tempfile
 import threading
 import time
 from decimal import Decimal
@@ -10,10 +13,9 @@ from decimal import Decimal
 from trytond.model.exceptions import AccessError
 from trytond.modules.company.tests import create_company, set_company
 from trytond.modules.dualrec_core.tests.tools import (
-    as_user, create_branches, create_product, create_user,
-    valid_resident_id)
+    as_user, create_branches, create_product, create_user, script_timeline,
+    submit_ticket, upload_recording, valid_resident_id)
 from dualrec import testing
-from dualrec.qc import autocheck
 from trytond.modules.dualrec_review.exceptions import QCError, ReviewError
 from trytond.pool import Pool
 from trytond.tests.test_tryton import DB_NAME, _DBTestCase, with_transaction
@@ -27,6 +29,12 @@ class ReviewFixtures:
         pool = Pool()
         User = pool.get('res.user')
         ModelData = pool.get('ir.model.data')
+        Configuration = pool.get('dualrec.configuration')
+        # a storage of its own: every test database numbers its records
+        # from 1 again, so its files would land on those of earlier tests
+        storage = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, storage, ignore_errors=True)
+        Configuration.write([Configuration(1)], {'storage_path': storage})
         company = create_company()
         branches = create_branches(company)
         users = {
@@ -54,40 +62,72 @@ class ReviewFixtures:
         User.write([both], {'groups': [('add', [
                             ModelData.get_id('dualrec_core',
                                 'group_dualrec_sales')])]})
-        product = create_product(company, script_nodes=3)
+        # one-second nodes: the 4-second test recording passes the checks
+        product = create_product(company, script_nodes=3, min_seconds=1)
+        self._users = users
         return company, branches, users, product
 
+    _clips = {}
+
+    @classmethod
+    def _clip(cls, faces=2):
+        "A 4-second recording with faces faces, made once per test run"
+        if faces not in cls._clips:
+            directory = tempfile.mkdtemp()
+            atexit.register(shutil.rmtree, directory, True)
+            cls._clips[faces] = testing.generate_recording(
+                os.path.join(directory, f'faces{faces}.mp4'), 4, 320, 240,
+                fps=10, faces=faces)
+        return cls._clips[faces]
+
+    def _reviewer_of(self, ticket):
+        "A reviewer whose scope holds the ticket, not its salesperson"
+        ancestors = set()
+        branch = ticket.branch
+        while branch:
+            ancestors.add(branch.id)
+            branch = branch.parent
+        for login in ['reviewer2', 'reviewer_p2', 'reviewer']:
+            user = self._users[login]
+            if (user.branch.id in ancestors
+                    and user != ticket.salesperson):
+                return user
+
     def _ticket(self, user, product, state='pending', age=None,
-            completed_on=None):
-        "A ticket of user with a ready recording, in state"
+            completed_on=None, faces=2):
+        """A ticket of user brought to state through the workflow: recorded
+        by an upload the pipeline processes (its automatic checks fail with
+        one face), submitted, then approved or rejected by a reviewer"""
         pool = Pool()
         Ticket = pool.get('dualrec.ticket')
-        Recording = pool.get('dualrec.recording')
-        with as_user(user):
-            ticket, = Ticket.create([{
-                        'task_number': 'T-1', 'product': product.id,
-                        'policyholder_name': "张三",
-                        'id_type': 'resident_id',
-                        'id_number': valid_resident_id(),
-                        }])
-        Recording.create([{'ticket': ticket.id, 'status': 'ready'}])
-        values = {'state': state, 'pending_since': dt.datetime.now(),
-            'script': product.current_script.id}
+        values = {
+            'task_number': 'T-1', 'product': product.id,
+            'policyholder_name': "张三",
+            'id_type': 'resident_id',
+            'id_number': valid_resident_id(),
+            }
         if age is not None:
             values['applicant_age'] = age
-        if state == 'approved':
-            values['completed_on'] = completed_on or dt.date.today()
-        Ticket.write([ticket], values)
-        return Ticket(ticket.id)
-
-    def _fail_checks(self, ticket):
-        pool = Pool()
-        Recording = pool.get('dualrec.recording')
-        Check = pool.get('dualrec.recording.check')
-        Check.create([{'recording': ticket.recording.id, 'code': 'faces',
-                    'result': 'fail', 'value': 0.2, 'threshold': 0.8,
-                    'unit': 'ratio', 'rule': 'circ54_art8_identifiable'}])
-        Recording.write([ticket.recording], {'check_result': 'fail'})
+        with as_user(user):
+            ticket, = Ticket.create([values])
+        if state == 'draft':
+            return Ticket(ticket.id)
+        recording = upload_recording(ticket, user, self._clip(faces))
+        self.assertEqual(recording.status, 'ready', recording.error)
+        if state == 'recorded':
+            return Ticket(ticket.id)
+        ticket = submit_ticket(ticket, user)
+        if state in {'approved', 'rejected'}:
+            with as_user(self._reviewer_of(ticket)):
+                Ticket.decide([Ticket(ticket.id)],
+                    'approve' if state == 'approved' else 'reject',
+                    "Checked" if state == 'approved' else "Record again")
+            if state == 'approved' and completed_on is not None:
+                # completed that day: only the date is moved back
+                Ticket.write([ticket], {'completed_on': completed_on})
+        ticket = Ticket(ticket.id)
+        self.assertEqual(ticket.state, state)
+        return ticket
 
 
 class ReviewTestCase(ReviewFixtures, _DBTestCase):
@@ -168,8 +208,8 @@ class ReviewTestCase(ReviewFixtures, _DBTestCase):
         Ticket = Pool().get('dualrec.ticket')
         company, branches, users, product = self._setup()
         with set_company(company):
-            ticket = self._ticket(users['sales'], product)
-            self._fail_checks(ticket)
+            # one face in the picture: the pipeline's 'faces' check fails
+            ticket = self._ticket(users['sales'], product, faces=1)
             with as_user(users['reviewer2']):
                 self.assertEqual(Ticket(ticket.id).check_result, 'fail')
                 with self.assertRaises(ReviewError):
@@ -217,8 +257,7 @@ class ReviewTestCase(ReviewFixtures, _DBTestCase):
         Wizard = pool.get('dualrec.ticket.review', type='wizard')
         company, branches, users, product = self._setup()
         with set_company(company):
-            ticket = self._ticket(users['sales'], product)
-            self._fail_checks(ticket)
+            ticket = self._ticket(users['sales'], product, faces=1)
             with as_user(users['reviewer2']):
                 with Transaction().set_context(active_model='dualrec.ticket',
                         active_id=ticket.id, active_ids=[ticket.id]):
@@ -226,7 +265,12 @@ class ReviewTestCase(ReviewFixtures, _DBTestCase):
                     wizard = Wizard(session_id)
                     defaults = wizard.default_start(None)
                     self.assertEqual(defaults['check_result'], 'fail')
-                    self.assertEqual(len(defaults['checks']), 1)
+                    self.assertEqual(defaults['checks'],
+                        [c.id for c in Ticket(ticket.id).recording.checks])
+                    failed, = [c for c in Pool().get(
+                            'dualrec.recording.check').browse(
+                            defaults['checks']) if c.result == 'fail']
+                    self.assertEqual(failed.code, 'faces')
                     wizard.start.comment = "Too dark"
                     wizard.transition_reject()
         self.assertEqual(Ticket(ticket.id).state, 'rejected')
@@ -299,24 +343,24 @@ class QCTestCase(ReviewFixtures, _DBTestCase):
         Sample = pool.get('dualrec.qc.sample')
         company, branches, users, product = self._setup()
         with set_company(company):
-            rule = self._rule(company, product)
+            rule = self._rule(company, product, ratio='0.25')
             day = dt.date.today()
-            for _ in range(25):
+            for _ in range(10):
                 self._ticket(users['sales'], product, 'approved')
             # not completed: not in the population
             self._ticket(users['sales'], product, 'pending')
             sample = rule.draw(day.replace(day=1), day)
             self.assertEqual(sample.size, 3)
-            self.assertEqual(sample.period_population, 25)
-            self.assertEqual(len(json.loads(sample.population)), 25)
+            self.assertEqual(sample.period_population, 10)
+            self.assertEqual(len(json.loads(sample.population)), 10)
             self.assertEqual(len(sample.tasks), 3)
             self.assertTrue(Sample(sample.id).reproduced)
             self.assertEqual(sample.replay(),
                 sorted(t.ticket.id for t in sample.tasks))
             # nothing new: nothing more to draw
             self.assertIsNone(rule.draw(day.replace(day=1), day))
-            # the period grows to 35: ceil(3.5) = 4, one more, never twice
-            for _ in range(10):
+            # the period grows to 14: ceil(3.5) = 4, one more, never twice
+            for _ in range(4):
                 self._ticket(users['sales'], product, 'approved')
             top_up = rule.draw(day.replace(day=1), day)
             self.assertEqual(top_up.size, 1)
@@ -334,7 +378,8 @@ class QCTestCase(ReviewFixtures, _DBTestCase):
         ModelData = pool.get('ir.model.data')
         company, branches, users, product = self._setup()
         other = create_product(company, code='Q', type_='product_type_auto',
-            period_class='short', channel='direct', script_nodes=1)
+            period_class='short', channel='direct', script_nodes=1,
+            min_seconds=1)
         with set_company(company):
             day = dt.date.today()
             elderly = self._ticket(users['sales'], product, 'approved',
@@ -437,7 +482,8 @@ class QCTestCase(ReviewFixtures, _DBTestCase):
         company, branches, users, product = self._setup()
         with set_company(company):
             task = self._task(company, users, product)
-            Ticket.write([task.ticket], {'reviewer': users['reviewer2'].id})
+            # approved by reviewer2 through the workflow
+            self.assertEqual(task.ticket.reviewer, users['reviewer2'])
             with as_user(users['qc']):
                 task = Task(task.id)
                 Line.write(list(task.lines), {'status': 'missing'})
@@ -583,13 +629,24 @@ class ConcurrentReviewTestCase(ReviewFixtures, _DBTestCase):
         if backend.name != 'postgresql':
             self.skipTest("row locks are PostgreSQL's (SQLite serialises "
                 "every writing transaction)")
-        with Transaction().start(DB_NAME, 0) as transaction:
-            company, branches, users, product = self._setup()
-            with set_company(company):
-                ticket = self._ticket(users['sales'], product)
-            ids = (users['reviewer'].id, users['reviewer2'].id,
-                company.id, ticket.id)
-            transaction.commit()
+        from trytond.transaction import TransactionError
+        extras = {}
+        while True:
+            # the workflow locks tables (the configuration singleton): the
+            # transaction is taken again with them, as a request is
+            with Transaction().start(DB_NAME, 0, **extras) as transaction:
+                try:
+                    company, branches, users, product = self._setup()
+                    with set_company(company):
+                        ticket = self._ticket(users['sales'], product)
+                except TransactionError as error:
+                    transaction.rollback()
+                    error.fix(extras)
+                    continue
+                ids = (users['reviewer'].id, users['reviewer2'].id,
+                    company.id, ticket.id)
+                transaction.commit()
+            break
         reviewer, reviewer2, company_id, ticket_id = ids
         barrier = threading.Barrier(2)
         results = {}
@@ -623,39 +680,26 @@ class PipelineChecksTestCase(ReviewFixtures, _DBTestCase):
         "Processing a recording stores its checks; one face fails 'faces'"
         pool = Pool()
         Recording = pool.get('dualrec.recording')
-        Node = pool.get('dualrec.recording.node')
-        Configuration = pool.get('dualrec.configuration')
         company, branches, users, product = self._setup()
         with set_company(company):
             ticket = self._ticket(users['sales'], product, state='draft')
-        root = Configuration(1).get_storage_root()
-        relative = f'upload/test-{ticket.id}'
-        (root / 'upload').mkdir(parents=True, exist_ok=True)
-        testing.generate_recording(str(root / relative), 16, faces=1)
-        data = (root / relative).read_bytes()
-        recording, = Recording.create([{
-                    'ticket': ticket.id, 'status': 'processing',
-                    'original_path': relative,
-                    'original_sha256': hashlib.sha256(data).hexdigest(),
-                    'original_size': len(data),
-                    'uploaded_at': dt.datetime.now(),
-                    'recorded_by': users['sales'].id,
-                    }])
-        start = dt.datetime(2026, 12, 1, 9, 0, 0)
-        Node.create([{
-                    'recording': recording.id, 'sequence': index,
-                    'node': node.id,
-                    'started_at': start + dt.timedelta(seconds=5 * index),
-                    'confirmed_at': start + dt.timedelta(
-                        seconds=5 * index + 5),
-                    } for index, node in enumerate(
-                    product.current_script.nodes)])
-        Recording.process([recording])
+        # recorded by the salesperson through the upload calls of the API,
+        # processed by the queued task as the worker does
+        directory = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, directory, True)
+        path = testing.generate_recording(
+            os.path.join(directory, 'one-face.mp4'), 16, faces=1)
+        with set_company(company):
+            recording = upload_recording(ticket, users['sales'], path,
+                timeline=script_timeline(product.current_script,
+                    dt.datetime(2026, 12, 1, 1, 0, 0, tzinfo=dt.timezone.utc),
+                    seconds=5))
         recording = Recording(recording.id)
         self.assertEqual(recording.status, 'ready', recording.error)
         results = {c.code: c.result for c in recording.checks}
         self.assertEqual(set(results), {'duration', 'timeline', 'silence',
-                'loudness', 'black', 'freeze', 'faces'})
+                'loudness', 'black', 'freeze', 'faces', 'continuity'})
+        self.assertEqual(results['continuity'], 'pass')
         self.assertEqual(results['faces'], 'fail')
         self.assertEqual(results['black'], 'pass')
         self.assertEqual(results['timeline'], 'pass')

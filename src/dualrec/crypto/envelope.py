@@ -41,6 +41,10 @@ appended data (file length fixed by the authenticated plaintext size, and
 the last-chunk flag in the nonce).  The chunks do not depend on the key id
 or wrapped key, so ``rewrap`` changes the master key by rewriting only the
 header; the media chunks are copied unchanged.
+
+``ChunkSealer`` writes the same format piece by piece, in any order, for a
+plaintext of known size that arrives in parts (the upload store), and
+``digest_file`` checks such a file without writing its plaintext anywhere.
 """
 import argparse
 import contextlib
@@ -523,6 +527,78 @@ def encrypt_file(keyring, src_path, dst_path, chunk_size=DEFAULT_CHUNK_SIZE):
         }
 
 
+class ChunkSealer:
+    """Seal the chunks of one file independently, in any order.
+
+    For a plaintext whose size is known before its bytes arrive, piece by
+    piece and in any order (the upload store): ``header`` (HEADER_SIZE
+    bytes) goes at offset 0 of the file and each sealed piece at the
+    position ``seal`` returns.  Once every chunk is written the file is
+    exactly what encrypt_file makes of the same plaintext with the same
+    keys, so everything that reads encrypt_file's files reads it.
+
+    Build one with ``new`` for a new file, or from the header of a file
+    being assembled.  Sealing the same index twice with different bytes
+    would reuse a GCM nonce under the data key: the caller seals each
+    chunk once (or again with the same bytes).
+    """
+
+    def __init__(self, keyring, header):
+        parsed = parse_header(header)
+        self.header = parsed.raw
+        self.key_id = parsed.key_id
+        self.size = parsed.size
+        self.chunk_size = parsed.chunk_size
+        self.count = chunk_count(self.size, self.chunk_size)
+        self._ad = parsed.raw[:FILE_PART_SIZE]
+        self._aead = AESGCM(keyring._unwrap(parsed))
+
+    @classmethod
+    def new(cls, keyring, size, chunk_size=DEFAULT_CHUNK_SIZE):
+        """Return a sealer of a new file of ``size`` plaintext bytes under
+        a new data key wrapped by the active master key."""
+        if not isinstance(chunk_size, int) or not (
+                0 < chunk_size <= MAX_CHUNK_SIZE):
+            raise ValueError(
+                f'chunk_size must be between 1 and {MAX_CHUNK_SIZE} bytes')
+        if not isinstance(size, int) or size < 0:
+            raise ValueError('size must be a non-negative int')
+        ad = _file_part(chunk_size, size, os.urandom(16))
+        header = keyring._seal(keyring.active_id, ad, os.urandom(KEY_SIZE))
+        return cls(keyring, header)
+
+    @property
+    def length(self):
+        "The length in bytes of the whole encrypted file."
+        return encrypted_size(self.size, self.chunk_size)
+
+    def position(self, offset):
+        "Return where the chunk holding plaintext ``offset`` starts."
+        return HEADER_SIZE + (offset // self.chunk_size) * (
+            self.chunk_size + TAG_SIZE)
+
+    def seal(self, offset, plain):
+        """Return (position in the file, sealed bytes) of ``plain``.
+
+        ``plain`` is the plaintext from ``offset``, a chunk border, made of
+        whole chunks or ending at the end of the file.  Anything else
+        raises ValueError.
+        """
+        plain = memoryview(plain)
+        end = offset + len(plain)
+        if (offset < 0 or offset % self.chunk_size or end > self.size
+                or (len(plain) % self.chunk_size and end != self.size)
+                or (not plain and self.size)):
+            raise ValueError(f'{len(plain)} bytes at {offset} are not '
+                'whole chunks of the file')
+        first = offset // self.chunk_size
+        number = max(1, -(-len(plain) // self.chunk_size))
+        cipher = bytearray(len(plain) + number * TAG_SIZE)
+        _seal_chunks(self._aead, self._ad, plain, memoryview(cipher), first,
+            number, self.count, self.chunk_size)
+        return self.position(offset), bytes(cipher)
+
+
 # ---------------------------------------------------------------------------
 # Decryption
 # ---------------------------------------------------------------------------
@@ -618,6 +694,32 @@ def decrypt_file(keyring, src_path, dst_path):
             for slot in slots:
                 _wait(slot[2])
     return size
+
+
+def digest_file(keyring, path, head=0):
+    """Return (hex SHA-256 of the plaintext, its first ``head`` bytes).
+
+    The file is decrypted in memory, chunk after chunk, and nothing is
+    written: EnvelopeError 'tampered' (a chunk never written reads as
+    altered), 'truncated', 'unknown_key' or 'bad_format' is raised as by
+    decrypt_file.
+    """
+    digest = hashlib.sha256()
+    first = b''
+    with _Envelope(keyring, path) as envelope:
+        chunk_size = envelope.chunk_size
+        per = max(1, SLOT_BYTES // chunk_size)
+        cipher = memoryview(bytearray(per * (chunk_size + TAG_SIZE)))
+        plain = memoryview(bytearray(per * chunk_size))
+        index = 0
+        while index < envelope.count:
+            number = min(per, envelope.count - index)
+            length = envelope.open_chunks(index, number, cipher, plain)
+            if index == 0:
+                first = bytes(plain[:min(head, length)])
+            digest.update(plain[:length])
+            index += number
+    return digest.hexdigest(), first
 
 
 class DecryptedReader(io.RawIOBase):

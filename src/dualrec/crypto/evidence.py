@@ -7,7 +7,8 @@ without our database or servers.  This module imports nothing from Tryton
 (only the standard library and ``cryptography``) so this single file is also
 the verifier handed out with the packages::
 
-    python evidence.py verify PACKAGE.zip [--public-key FILE] [--json]
+    python evidence.py verify PACKAGE.zip --public-key FILE [--json]
+    python evidence.py verify PACKAGE.zip --any-key     (integrity only)
     python evidence.py keygen PRIVATE_KEY.pem
 
 A package of format 'dualrec-evidence/1' holds exactly these entries:
@@ -50,8 +51,15 @@ Every refusal raises EvidenceError with a stable ``code``:
     key_format      a key is not a usable Ed25519 key
     key_missing     no signing key is configured
 
-Command line exit status: 0 verified, 1 verification failed, 2 usage error
-or unreadable file.
+The institution's public key comes from the institution by a channel of
+its own (its web site, a letter), or from its server at
+``/<database>/dualrec/api/v1/evidence/public_key`` (PEM; the fingerprint in
+the X-Dualrec-Key-Fingerprint header) when that server is trusted.
+
+Command line exit status: 0 verified (by the trusted key given, or intact
+and signed by any key with ``--any-key``), 1 verification failed, 2 usage
+error or unreadable file, 3 intact but the signer was not checked: no
+``--public-key`` nor ``--fingerprint`` was given, and no ``--any-key``.
 """
 import argparse
 import base64
@@ -1024,12 +1032,15 @@ def _report(result):
         ("Package created", "生成时间", _show_time(manifest['created_at'])),
         ]
     lines = [
-        "VERIFIED 验证通过",
+        "VERIFIED 验证通过" if result.trusted else
+        "INTEGRITY ONLY 仅校验完整性",
         "The signature is valid and every file is intact and listed; "
         "nothing was added.",
         "签名有效，所有文件完整且与清单一致，无多余文件。",
-        "",
         ]
+    if not result.trusted:
+        lines += [INTEGRITY_ONLY, INTEGRITY_ONLY_ZH]
+    lines.append("")
     lines += [f"{en}{f' ({zh})' if zh else ''}: {value}"
         for en, zh, value in rows]
     lines.append("Timeline (环节): started 开始 / confirmed 确认")
@@ -1052,6 +1063,12 @@ def _report(result):
             "  请将上述指纹与机构公布的指纹核对，或使用 --public-key 参数。",
             ]
     return '\n'.join(lines)
+
+
+INTEGRITY_ONLY = ("integrity only: the signer was not checked against the "
+    "institution's key")
+INTEGRITY_ONLY_ZH = "仅校验了完整性：未核对签名者是否为机构的公钥"
+EXIT_INTEGRITY_ONLY = 3
 
 
 def _verify_command(args):
@@ -1082,9 +1099,17 @@ def _verify_command(args):
             print(f"NOT VERIFIED 验证失败 [{error.code}]\n{error.message}")
         return 1
     if args.json:
-        print(json.dumps(result.as_dict(), sort_keys=True, indent=2))
+        report = result.as_dict()
+        if not result.trusted:
+            report['integrity_only'] = INTEGRITY_ONLY
+        print(json.dumps(report, sort_keys=True, indent=2))
     else:
         print(_report(result))
+    if not result.trusted and not args.any_key:
+        print(f"{INTEGRITY_ONLY}: pass --public-key (or --fingerprint) "
+            "with the institution's key, or --any-key to accept any "
+            "signer.", file=sys.stderr)
+        return EXIT_INTEGRITY_ONLY
     return 0
 
 
@@ -1120,7 +1145,9 @@ def main(argv=None):
         "their signing key.")
     commands = parser.add_subparsers(dest='command', required=True)
     verify = commands.add_parser('verify', help="verify a package",
-        description="Exit status: 0 verified, 1 not verified, 2 error.")
+        description="Exit status: 0 verified, 1 not verified, 2 error, "
+        "3 intact but the signer not checked (no --public-key, "
+        "--fingerprint nor --any-key).")
     verify.add_argument('package', help="the package ZIP file")
     trust = verify.add_mutually_exclusive_group()
     trust.add_argument('--public-key', metavar='FILE',
@@ -1128,6 +1155,9 @@ def main(argv=None):
         "fingerprint")
     trust.add_argument('--fingerprint',
         help="the institution's key fingerprint (64 hexadecimal digits)")
+    trust.add_argument('--any-key', action='store_true',
+        help="accept a package signed by any key: check its integrity "
+        "only, not that the institution signed it")
     verify.add_argument('--json', action='store_true',
         help="print the result as JSON")
     keygen = commands.add_parser('keygen', help="create a signing key")

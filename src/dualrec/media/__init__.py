@@ -54,12 +54,39 @@ AAC_FRAME_SAMPLES = 1024
 # audio and re-encodes it lower if it exceeds it (a second video pass, if
 # one is needed, is sized from the audio measured).
 AUDIO_SLACK = 1.2
-# At this sample rate and below the 'fast' AAC coder (see aac_options).
+# At this sample rate and below the 'fast' AAC coder (see aac_options),
+# which lands within 3% of its rate on speech (measured at 8 kHz, 3-6
+# kbps: 3.07, 4.07, 5.08, 6.08 kbps): a tenth is reserved.
 FAST_AAC_RATE = 8_000
+FAST_AAC_SLACK = 1.1
 # Bits per pixel per frame under which a plan is flagged low_quality, and
 # over which short recordings spend no more.
 QUALITY_FLOOR = 0.03
 MAX_BPP = 0.1
+# The longest session the ladder promises to fit in TARGET_SIZE (the
+# recorder warns at RECORDER_WARNING and states this limit).
+MAX_SESSION_SECONDS = 7200
+# A first pass landing more than this share under target_size is encoded
+# again (x264 second pass) at the bitrate it left unspent, when the plan
+# says more bits improve the picture (Plan.spends) and the new bitrate is
+# at least BUDGET_MIN_GAIN over the first.
+BUDGET_UNDERSHOOT = 0.05
+BUDGET_MIN_GAIN = 1.05
+# What the budget pass leaves unspent: x264's second pass lands within
+# about 1% of its bitrate, and an output over the target keeps the first.
+BUDGET_SAFETY = 0.01
+# Plans encoding at most this many pixels per second (the rungs of long
+# recordings) keep the scaled video of the first pass losslessly, so that
+# a second pass reads it instead of decoding the source again.
+INTERMEDIATE_MAX_PIXELS = 1_000_000
+# Continuity (probe): a step between two packets of a stream of more than
+# JUMP_SECONDS (and JUMP_STEPS usual steps) is a timestamp jump, one back
+# by more than BACKWARD_SECONDS a backward step; at most
+# MAX_DISCONTINUITIES are listed (all counted).
+JUMP_SECONDS = 0.5
+JUMP_STEPS = 4
+BACKWARD_SECONDS = 0.05
+MAX_DISCONTINUITIES = 50
 # x264 presets by the pixels per second a plan encodes (width x height x
 # fps): the encode shares the two cores with the decoder of a 720p or
 # 1080p source, so the more pixels the faster the preset.  Measured on a
@@ -100,8 +127,10 @@ class MediaError(CodedError):
     """A media operation failed.
 
     code is a stable short string callers map to their own messages:
-    'corrupt' (not a readable recording, truncated), 'no_video',
-    'too_long' (does not fit target_size even at the lowest rung),
+    'truncated' (the file stops before its end: an upload cut short),
+    'not_video' (not a recording container at all), 'corrupt' (a
+    recording container whose video does not read), 'no_video' (sound
+    only), 'too_long' (does not fit target_size even at the lowest rung),
     'transcode_failed' / 'ffmpeg_failed' (ffmpeg exited non-zero; params hold
     the tail of its stderr), 'invalid_output' (the result is not what was
     asked), 'overshoot' (still larger than target_size after re-encoding).
@@ -140,8 +169,12 @@ class Rung:
 # pixel than the one before, so whatever the source a longer recording never
 # climbs back up.  Thresholds sit near 0.035 bpp, where x264 keeps SSIM
 # >= 0.96 on talking heads (bench.media, heads scene: 108 kbps 640x360@12
-# 0.984, 19 kbps 320x180@10 0.979, 7 kbps 256x144@5 0.968).  The last rung
-# is the floor: about 1.5 kbps of video, reached after 65 minutes at 5 MB.
+# 0.984, 19 kbps 320x180@10 0.979, 7 kbps 256x144@5 0.968).  The last
+# three rungs are the floor for sessions of 47 to 120 minutes (about 125
+# at 5 MB): 256x144 at 3 fps with speech at 6 then 4 kbps, then at 2 fps
+# with speech at 3 kbps (8 kHz; 6 kbps alone would take 5.4 MB in two
+# hours), 1-3 kbps of video.  A 2 fps rung keeping 4 kbps of speech
+# would leave the picture 1.1 kbps where 3 kbps of speech leaves 1.9.
 LADDER = (
     Rung(1280, 720, 25, 48_000, 48_000, 0.035),
     Rung(960, 540, 25, 32_000, 32_000, 0.035),
@@ -153,6 +186,8 @@ LADDER = (
     Rung(320, 180, 5, 6_000, 8_000, 0.031),
     Rung(256, 144, 5, 6_000, 8_000, 0.03),
     Rung(256, 144, 3, 6_000, 8_000, 0.0135),
+    Rung(256, 144, 3, 4_000, 8_000, 0.013),
+    Rung(256, 144, 2, 3_000, 8_000, 0.012),
     )
 
 
@@ -187,6 +222,22 @@ class Plan:
         "Video bits per pixel per frame"
         return self.video_bitrate / (self.width * self.height * self.fps)
 
+    @property
+    def pixel_rate(self):
+        "Pixels per second encoded"
+        return self.width * self.height * self.fps
+
+    def spends(self, bitrate):
+        """Return the video bit/s worth spending out of bitrate: up to
+        MAX_BPP more bits improve the picture (SSIM rises with the bits per
+        pixel below it, bench.media), beyond it they are wasted."""
+        return math.floor(min(bitrate, MAX_BPP * self.pixel_rate))
+
+
+def audio_slack(rate):
+    "Return the share of the asked AAC rate reserved for AAC at rate Hz"
+    return FAST_AAC_SLACK if rate and rate <= FAST_AAC_RATE else AUDIO_SLACK
+
 
 def usable_bitrate(duration, target_size=TARGET_SIZE):
     """Return the bit/s available for streams and index over duration
@@ -205,7 +256,8 @@ def overhead_bitrate(fps, audio_rate=0):
 def estimated_size(plan):
     """Return the conservative size in bytes of the MP4 for plan: streams
     (audio with its slack), index and header, plus the safety share."""
-    rate = (plan.video_bitrate + plan.audio_bitrate * AUDIO_SLACK
+    rate = (plan.video_bitrate
+        + plan.audio_bitrate * audio_slack(plan.audio_rate)
         + overhead_bitrate(plan.fps, plan.audio_rate))
     return math.ceil(
         (rate * plan.duration / 8 + HEADER_BYTES) / (1 - SAFETY))
@@ -252,10 +304,10 @@ def max_duration(index, target_size=TARGET_SIZE, width=None, height=None,
         audio=True, fps=None, ladder=LADDER):
     """Return the longest duration in seconds for which rung index of ladder
     still fits target_size (longer recordings go to the next rung)."""
-    _, _, min_video, audio_bitrate, _, overhead = _rung_cost(
+    _, _, min_video, audio_bitrate, audio_rate, overhead = _rung_cost(
         ladder[index], width, height, fps, audio)
     return usable_bitrate(1, target_size) / (
-        min_video + audio_bitrate * AUDIO_SLACK + overhead)
+        min_video + audio_bitrate * audio_slack(audio_rate) + overhead)
 
 
 def plan(duration, target_size=TARGET_SIZE, quality_floor=QUALITY_FLOOR,
@@ -265,7 +317,7 @@ def plan(duration, target_size=TARGET_SIZE, quality_floor=QUALITY_FLOOR,
 
     The budget is target_size bytes less the safety share, the header
     margin, the per-frame MP4 index cost and the audio (nominal rate times
-    AUDIO_SLACK); the first rung whose video share reaches its minimum wins
+    audio_slack); the first rung whose video share reaches its minimum wins
     and takes the whole share, capped at max_bpp (no point spending 5 MB on
     a few seconds) and at the minimum of the rungs above so that a longer
     recording never gets more bits per second (the few kbps a cheaper rung
@@ -284,7 +336,8 @@ def plan(duration, target_size=TARGET_SIZE, quality_floor=QUALITY_FLOOR,
     for index, rung in enumerate(ladder):
         size, rate, min_video, audio_bitrate, audio_rate, overhead = (
             _rung_cost(rung, width, height, fps, audio))
-        available = usable - overhead - audio_bitrate * AUDIO_SLACK
+        available = (usable - overhead
+            - audio_bitrate * audio_slack(audio_rate))
         if available >= min_video * (1 - 1e-9):
             break
         # A later rung must not get more than this one does at its floor
@@ -309,15 +362,42 @@ def plan(duration, target_size=TARGET_SIZE, quality_floor=QUALITY_FLOOR,
 
 
 @dataclasses.dataclass(frozen=True)
+class Discontinuity:
+    """A break in the timestamps of one stream of a source.
+
+    stream is 'video' or 'audio'; kind 'jump' (forward, seconds > 0: the
+    stream has nothing from position to position + seconds) or 'backward'
+    (seconds < 0: the stream starts again earlier, as files joined
+    together do); position in seconds from the start of the file (the
+    output of transcode keeps the source's timeline: a jump there is the
+    previous frame repeated).
+    """
+    stream: str
+    kind: str
+    position: float
+    seconds: float
+
+    def as_dict(self):
+        return {'stream': self.stream, 'kind': self.kind,
+            'position': round(self.position, 3),
+            'seconds': round(self.seconds, 3)}
+
+
+@dataclasses.dataclass(frozen=True)
 class Probe:
     """What a media file holds.
 
     container is 'mp4' (ISO brands), 'mov' (QuickTime brand), 'webm'
     (Matroska holding only WebM codecs), 'matroska' or the demuxer's name;
     duration in seconds (header, else last packet end); width/height the
-    display size (rotation applied); fps the average frame rate over the
-    video packets; audio fields None/0 without an audio stream; size in
-    bytes.
+    display size (rotation applied); fps the frame rate of the content:
+    the average over the video packets less the timestamp jumps (a gap
+    averaged in would lower it); audio fields None/0 without an audio
+    stream; size in bytes.  discontinuities lists the first
+    MAX_DISCONTINUITIES timestamp jumps and backward steps of the video
+    and audio packets (discontinuity_count counts them all);
+    video_seconds / audio_seconds are each stream's span from its first
+    packet to its last packet's end (0 without the stream).
     """
     container: str
     duration: float
@@ -330,10 +410,21 @@ class Probe:
     audio_channels: int
     size: int
     rotation: int = 0
+    discontinuities: tuple = ()
+    discontinuity_count: int = 0
+    video_seconds: float = 0.0
+    audio_seconds: float = 0.0
 
     @property
     def has_audio(self):
         return self.audio_codec is not None
+
+    def repeats(self):
+        """Return the (start, end) seconds where the output of transcode
+        repeats a frame because the source video has none (its jumps)."""
+        return [(d.position, d.position + d.seconds)
+            for d in self.discontinuities
+            if d.stream == 'video' and d.kind == 'jump']
 
 
 def _container_name(names, brand, video_codec, audio_codec):
@@ -358,43 +449,170 @@ def probe(path):
     of by more than 1 s + 1% means the file is truncated.  Only recording
     containers are accepted (random bytes probe as some exotic format).
 
-    Raises MediaError('corrupt') for unreadable, truncated or non-media
-    input, MediaError('no_video') when there is no video stream and
-    FileNotFoundError when there is no file.
+    Raises MediaError: 'truncated' for an empty file or one whose
+    structure (MP4 boxes, Matroska elements) or header duration runs past
+    its end, 'not_video' for input that is no recording container,
+    'corrupt' for a container whose video does not read, 'no_video' when
+    there is only sound; FileNotFoundError when there is no file.
     """
     path = os.fspath(path)
     size = os.path.getsize(path)
     if not size:
-        raise MediaError('corrupt', "empty file", {'path': path})
+        raise MediaError('truncated', "empty file", {'path': path})
     try:
         with av.open(path, metadata_errors='ignore') as container:
             return _probe(container, path, size)
     except av.FFmpegError as exception:
-        raise MediaError('corrupt', "unreadable media",
+        raise _unreadable(path, "unreadable media",
             {'path': path, 'error': str(exception)}) from exception
+    except MediaError as exception:
+        if exception.code == 'corrupt':
+            raise _unreadable(path, exception.message,
+                exception.params) from exception
+        raise
+
+
+def _unreadable(path, message, params):
+    """Return the MediaError of a file that does not read: 'truncated'
+    when its structure runs past its end, 'not_video' when it does not
+    start as a recording container does, else 'corrupt'."""
+    kind = container_kind(path)
+    if kind is None:
+        return MediaError('not_video', "not a recording container", params)
+    if cut_short(path, kind):
+        return MediaError('truncated', "the file stops before its end",
+            params)
+    return MediaError('corrupt', message, params)
+
+
+_EBML_MAGIC = b'\x1a\x45\xdf\xa3'
+_SEGMENT_ID = b'\x18\x53\x80\x67'
+
+
+def container_kind(path):
+    """Return 'iso' (MP4, MOV, 3GP), 'ebml' (WebM, Matroska) or 'other'
+    (AVI, Ogg, FLV, MPEG-TS) from the first bytes of the file at path, None
+    when they are no recording container's."""
+    with open(path, 'rb') as file:
+        head = file.read(400)
+    if head[4:8] in {b'ftyp', b'moov', b'mdat', b'free', b'wide', b'skip'}:
+        return 'iso'
+    if head.startswith(_EBML_MAGIC):
+        return 'ebml'
+    if (head[:4] == b'RIFF' and head[8:11] == b'AVI') or head[:4] in {
+            b'OggS', b'FLV\x01'} or (
+            len(head) > 376 and head[0] == head[188] == head[376] == 0x47):
+        return 'other'
+    return None
+
+
+def _ebml_number(data, offset, mask=True):
+    """Return (value, length) of the EBML variable-size integer at offset
+    of data (value None for 'unknown size'), or (None, 0) if cut."""
+    if offset >= len(data) or not data[offset]:
+        return None, 0
+    first = data[offset]
+    length = 8 - first.bit_length() + 1
+    if offset + length > len(data):
+        return None, 0
+    value = first & (0xff >> length) if mask else first
+    for byte in data[offset + 1:offset + length]:
+        value = value << 8 | byte
+    if mask and value == (1 << (7 * length)) - 1:
+        value = None
+    return value, length
+
+
+def cut_short(path, kind=None):
+    """Tell whether the file at path stops inside its structure: an MP4
+    top-level box running past the end or no index (moov/moof) at all, a
+    Matroska element (the segment, else its last cluster) running past the
+    end.  Other containers: False (their truncation shows in the packets).
+    """
+    kind = kind or container_kind(path)
+    size = os.path.getsize(path)
+    with open(path, 'rb') as file:
+        if kind == 'iso':
+            offset, boxes = 0, set()
+            while offset + 8 <= size:
+                file.seek(offset)
+                header = file.read(16)
+                length = int.from_bytes(header[:4], 'big')
+                boxes.add(header[4:8])
+                if length == 1 and len(header) == 16:
+                    length = int.from_bytes(header[8:16], 'big')
+                elif length == 0:
+                    length = size - offset
+                if length < 8:
+                    return False
+                offset += length
+            return offset > size or not boxes & {b'moov', b'moof'}
+        if kind == 'ebml':
+            data = file.read(min(size, 1 << 20))
+            offset = 0
+            while offset < len(data):
+                _, id_length = _ebml_number(data, offset, mask=False)
+                length, size_length = _ebml_number(data, offset + id_length)
+                if not id_length or not size_length:
+                    return True
+                start = offset + id_length + size_length
+                if data[offset:offset + id_length] == _SEGMENT_ID:
+                    if length is not None:
+                        return start + length > size
+                    return _last_cluster_cut(file, start, size)
+                if length is None:
+                    return False
+                offset = start + length
+            return True
+    return False
+
+
+def _last_cluster_cut(file, start, size):
+    "Tell whether the children of a live (unknown size) segment run out"
+    offset = start
+    while offset < size:
+        file.seek(offset)
+        header = file.read(12)
+        _, id_length = _ebml_number(header, 0, mask=False)
+        length, size_length = _ebml_number(header, id_length)
+        if not id_length or not size_length:
+            return True
+        if length is None:
+            # a live cluster: its blocks are the demuxer's to read
+            return False
+        offset += id_length + size_length + length
+    return offset > size
 
 
 def _probe(container, path, size):
     names = set(container.format.name.split(','))
     if not names & _CONTAINERS:
-        raise MediaError('corrupt', "not a recording container",
+        raise MediaError('not_video', "not a recording container",
             {'path': path, 'format': container.format.name})
     if not container.streams.video:
         if not container.streams.audio:
-            raise MediaError('corrupt', "no media stream", {'path': path})
+            raise MediaError('not_video', "no media stream", {'path': path})
         raise MediaError('no_video', "no video stream", {'path': path})
     video = container.streams.video[0]
     audio = container.streams.audio[0] if container.streams.audio else None
     streams = [video] + ([audio] if audio else [])
     start, end = math.inf, -math.inf
     first_pts, last_pts, frames = math.inf, -math.inf, 0
+    spans = {'video': [math.inf, -math.inf], 'audio': [math.inf, -math.inf]}
+    continuity = _Continuity()
     frame = None
     for packet in container.demux(streams):
         if packet.pts is None:
             continue
         pts = float(packet.pts * packet.time_base)
+        packet_end = pts + float((packet.duration or 0) * packet.time_base)
         start = min(start, pts)
-        end = max(end, pts + float((packet.duration or 0) * packet.time_base))
+        end = max(end, packet_end)
+        kind = 'video' if packet.stream is video else 'audio'
+        span = spans[kind]
+        span[0], span[1] = min(span[0], pts), max(span[1], packet_end)
+        continuity.step(kind, pts if packet.dts is None
+            else float(packet.dts * packet.time_base))
         if packet.stream is video:
             frames += 1
             first_pts, last_pts = min(first_pts, pts), max(last_pts, pts)
@@ -410,14 +628,19 @@ def _probe(container, path, size):
             pass
     if not frames or frame is None:
         raise MediaError('corrupt', "video does not decode", {'path': path})
-    fps = (frames - 1) / (last_pts - first_pts) if last_pts > first_pts else 0
+    # the rate of the content: the time the video jumps over holds no
+    # frame, and joined takes each count
+    content = (continuity.content('video') if continuity.count
+        else last_pts - first_pts)
+    fps = (frames - 1) / content if content > 0 else 0
     if fps:
         # WebM video packets carry no duration: count the last frame's.
         end = max(end, last_pts + 1 / fps)
+        spans['video'][1] = max(spans['video'][1], last_pts + 1 / fps)
     packets = end - start
     header = container.duration / av.time_base if container.duration else 0
     if header and packets < header - DURATION_TOLERANCE - 0.01 * header:
-        raise MediaError('corrupt', "truncated file",
+        raise MediaError('truncated', "truncated file",
             {'path': path, 'duration': header, 'packets': packets})
     width, height = video.codec_context.width, video.codec_context.height
     rotation = int(getattr(frame, 'rotation', 0) or 0)
@@ -434,7 +657,73 @@ def _probe(container, path, size):
         audio_codec=audio_codec,
         audio_rate=audio.codec_context.sample_rate if audio else 0,
         audio_channels=audio.codec_context.channels if audio else 0,
-        size=size, rotation=rotation)
+        size=size, rotation=rotation,
+        discontinuities=continuity.found(start),
+        discontinuity_count=continuity.count,
+        video_seconds=max(0.0, spans['video'][1] - spans['video'][0]),
+        audio_seconds=(max(0.0, spans['audio'][1] - spans['audio'][0])
+            if audio else 0.0))
+
+
+class _Continuity:
+    """The timestamp jumps and backward steps of the streams of a file,
+    packet after packet in decode order (DTS: video packets come in
+    decode order, so their PTS may go back with B-frames).
+
+    A step from one packet to the next is a jump when it exceeds
+    JUMP_SECONDS and JUMP_STEPS times the stream's usual step (the median:
+    a 1 fps source steps by 1 s); the jump's seconds are the step less
+    the usual one.  Packet durations are not trusted (MP4 stretches the
+    packet before a jump over it).
+    """
+
+    def __init__(self):
+        self.last = {}
+        self.steps = {}
+
+    def step(self, kind, dts):
+        last = self.last.get(kind)
+        self.last[kind] = dts
+        if last is not None:
+            self.steps.setdefault(kind, []).append((last, dts - last))
+
+    def _usual(self, kind):
+        forward = sorted(step for _, step in self.steps.get(kind, ())
+            if step > 0)
+        return forward[len(forward) // 2] if forward else 0.0
+
+    def _breaks(self):
+        "Yield (kind, 'jump' | 'backward', position, seconds) in file order"
+        found = []
+        for kind, steps in self.steps.items():
+            usual = self._usual(kind)
+            limit = max(JUMP_SECONDS, JUMP_STEPS * usual)
+            for position, step in steps:
+                if step > limit:
+                    found.append((position, kind, 'jump', step - usual))
+                elif step < -BACKWARD_SECONDS:
+                    found.append((position, kind, 'backward', step))
+        for position, kind, what, seconds in sorted(found):
+            yield kind, what, position, seconds
+
+    @property
+    def count(self):
+        return sum(1 for _ in self._breaks())
+
+    def content(self, kind):
+        """Seconds of stream kind from its first packet to its last one,
+        jumps left out and backward steps counted as usual steps"""
+        usual = self._usual(kind)
+        limit = max(JUMP_SECONDS, JUMP_STEPS * usual)
+        return sum(step if -BACKWARD_SECONDS <= step <= limit else usual
+            for _, step in self.steps.get(kind, ()))
+
+    def found(self, start):
+        "The first MAX_DISCONTINUITIES Discontinuity, positions from start"
+        start = 0.0 if not math.isfinite(start) else start
+        return tuple(Discontinuity(kind, what, position - start, seconds)
+            for (kind, what, position, seconds), _ in zip(
+                self._breaks(), range(MAX_DISCONTINUITIES)))
 
 
 def stream_bytes(path):
@@ -483,7 +772,10 @@ class Transcoded:
     of video encodes, the final bitrates asked of x264 and of the AAC
     encoder (bit/s), the x264 preset, and the wall-clock seconds of the
     pass that decodes the source (the sound is encoded meanwhile) and of
-    what follows (mux, verify and any second pass)."""
+    what follows (mux, verify and any second pass).  first_size is the
+    size in bytes of the first output that fitted; budget_bitrate the
+    bit/s a second pass spending what it left asked (0: none was tried),
+    budget_pass whether that pass fitted and was kept."""
     probe: Probe
     source: Probe
     attempts: int
@@ -492,6 +784,9 @@ class Transcoded:
     preset: str
     decode_seconds: float
     encode_seconds: float
+    first_size: int = 0
+    budget_pass: bool = False
+    budget_bitrate: int = 0
 
 
 def choose_preset(plan):
@@ -577,18 +872,32 @@ def audio_command(pcm, destination, bitrate, rate):
 
 
 def encode_command(source, destination, plan, source_probe, bitrate,
-        passlog, pass_=1, preset='medium'):
+        passlog, pass_=1, preset='medium', intermediate=None):
     """Return the ffmpeg arguments of the pass that decodes the video of
     source once, scales it (_scaled_video) and encodes it with x264 pass
     pass_ at bitrate bit/s (statistics in passlog) into the MP4
     destination.  ffmpeg runs the decoder, the filters and the encoder in
     their own threads: x264 works while the source is still being decoded.
+
+    intermediate, if given, is where the scaled video is also written,
+    losslessly (x264 qp 0, Matroska), for later passes to read in place of
+    the source: the same frames, decoded at the plan's size.
     """
     duration = f'{source_probe.duration:.3f}'
-    return _command(ffmpeg.output(
-            _scaled_video(ffmpeg.input(source), plan), destination,
-            t=duration, map_metadata=-1, f='mp4',
-            **x264_options(plan, bitrate, passlog, pass_, preset)))
+    video = _scaled_video(ffmpeg.input(source), plan)
+    if intermediate is None:
+        return _command(ffmpeg.output(video, destination,
+                t=duration, map_metadata=-1, f='mp4',
+                **x264_options(plan, bitrate, passlog, pass_, preset)))
+    video = video.split()
+    return _command(ffmpeg.merge_outputs(
+            ffmpeg.output(video[0], destination, t=duration,
+                map_metadata=-1, f='mp4',
+                **x264_options(plan, bitrate, passlog, pass_, preset)),
+            ffmpeg.output(video[1], intermediate, t=duration,
+                map_metadata=-1, f='matroska', **{
+                    'c:v': 'libx264', 'preset': 'ultrafast', 'qp': 0,
+                    'pix_fmt': 'yuv420p'})))
 
 
 def mux_command(video, destination, audio=None):
@@ -602,9 +911,9 @@ def mux_command(video, destination, audio=None):
 
 
 def audio_allowance(plan):
-    "Return the bytes planned for the audio of plan (with AUDIO_SLACK)"
-    return math.floor(
-        plan.audio_bitrate * AUDIO_SLACK * plan.duration / 8)
+    "Return the bytes planned for the audio of plan (with audio_slack)"
+    return math.floor(plan.audio_bitrate * audio_slack(plan.audio_rate)
+        * plan.duration / 8)
 
 
 def video_budget(plan, audio_bytes):
@@ -613,6 +922,24 @@ def video_budget(plan, audio_bytes):
     bits = ((plan.target_size * (1 - SAFETY) - HEADER_BYTES - audio_bytes) * 8
         - overhead_bitrate(plan.fps, plan.audio_rate) * plan.duration)
     return math.floor(bits / plan.duration)
+
+
+def x264_bitrate(bitrate):
+    """Return the bit/s x264 really gets asked bitrate bit/s: ffmpeg hands
+    it whole kbit/s (rounded down), which at the floor of the ladder is a
+    step of 15-90 %."""
+    return max(MIN_VIDEO_BITRATE, bitrate // 1000 * 1000)
+
+
+def spending_bitrate(plan, output_size, video_bytes):
+    """Return the video bit/s of a pass spending what an output of
+    output_size bytes, video_bytes of them video, left of
+    plan.target_size (less BUDGET_SAFETY): the video rate it measured plus
+    the bytes left over the duration, as much as Plan.spends, in whole
+    kbit/s (x264_bitrate)."""
+    left = plan.target_size * (1 - BUDGET_SAFETY) - output_size
+    rate = (video_bytes + left) * 8 / plan.duration
+    return x264_bitrate(plan.spends(math.floor(rate)))
 
 
 def lower_bitrate(bitrate, size, allowed, payload):
@@ -699,8 +1026,14 @@ def transcode(source, destination, plan, workdir, runner=subprocess.run,
     (mux_command); verify.  An output over target_size is encoded again as
     a second x264 pass (the first pass's statistics hold for any bitrate)
     at lower_bitrate of what the measured audio leaves, up to max_attempts
-    encodes in all.  preset is the x264 preset, by default
-    choose_preset(plan).
+    encodes in all.  An output more than BUDGET_UNDERSHOOT under
+    target_size is encoded again once as a second pass at the bitrate
+    that spends what it left (spending_bitrate), when that is
+    BUDGET_MIN_GAIN over the first; if that pass does not fit, the first
+    output is kept.  Bitrates are asked in whole kbit/s (x264_bitrate).  For plans of at most INTERMEDIATE_MAX_PIXELS
+    pixels per second the first pass also keeps the scaled video
+    losslessly: second passes read it rather than decode the source again.
+    preset is the x264 preset, by default choose_preset(plan).
 
     A source without audio gives an MP4 without audio track (no silent
     track: it would pretend sound was recorded).  Scratch files live in a
@@ -709,8 +1042,8 @@ def transcode(source, destination, plan, workdir, runner=subprocess.run,
     (step, fraction done) at 'encode' (once per encode), 'verify' and
     'done'.
 
-    Raises MediaError: 'corrupt' / 'no_video' from probe,
-    'transcode_failed', 'invalid_output', 'overshoot'.
+    Raises MediaError: 'truncated' / 'not_video' / 'corrupt' / 'no_video'
+    from probe, 'transcode_failed', 'invalid_output', 'overshoot'.
     """
     def step(name, fraction):
         if progress:
@@ -728,6 +1061,9 @@ def transcode(source, destination, plan, workdir, runner=subprocess.run,
         passlog = os.path.join(scratch, 'x264')
         video = os.path.join(scratch, 'video.mp4')
         output = os.path.join(scratch, 'output.mp4')
+        kept = os.path.join(scratch, 'first.mp4')
+        intermediate = (os.path.join(scratch, 'scaled.mkv')
+            if plan.pixel_rate <= INTERMEDIATE_MAX_PIXELS else None)
         started = clock()
         with_audio = source_probe.has_audio and plan.audio_bitrate
         if with_audio:
@@ -736,38 +1072,68 @@ def transcode(source, destination, plan, workdir, runner=subprocess.run,
             audio_done = sound.submit(_encode_audio, runner, source,
                 os.path.join(scratch, 'audio.wav'), audio, plan,
                 source_probe)
-        bitrate = max(MIN_VIDEO_BITRATE, min(plan.video_bitrate,
-                video_budget(plan,
+        bitrate = x264_bitrate(min(plan.video_bitrate, video_budget(plan,
                     audio_allowance(plan) if with_audio else 0)))
         audio_bitrate, audio_bytes = 0, 0
-        for attempt in range(1, max_attempts + 1):
+        first = None    # (result, bitrate) of the output kept at kept
+        budget_bitrate, budget_pass = 0, False
+        for attempt in range(1, max_attempts + 2):
             step('encode', 0.05 if attempt == 1 else 0.5)
-            _run(runner, encode_command(source, video, plan, source_probe,
-                    bitrate, passlog, pass_=1 if attempt == 1 else 2,
-                    preset=preset), step='encode')
             if attempt == 1:
+                _run(runner, encode_command(source, video, plan,
+                        source_probe, bitrate, passlog, pass_=1,
+                        preset=preset, intermediate=intermediate),
+                    step='encode')
                 encoded = clock()
                 if with_audio:
                     audio_bitrate, audio_bytes = audio_done.result()
+            else:
+                _run(runner, encode_command(intermediate or source, video,
+                        plan, source_probe, bitrate, passlog, pass_=2,
+                        preset=preset), step='encode')
             _run(runner, mux_command(video, output, audio), step='mux')
             step('verify', 0.95)
             try:
                 result = verify(source_probe, output, plan)
-                break
             except MediaError as exception:
+                if first is not None:
+                    # the budget pass does not fit: the first output does
+                    shutil.move(kept, output)
+                    result, bitrate = first
+                    break
                 if (exception.code != 'overshoot'
-                        or attempt == max_attempts):
+                        or attempt >= max_attempts):
                     raise
                 bitrate = min(bitrate, video_budget(plan, audio_bytes),
                     lower_bitrate(bitrate, exception.params['size'],
                         plan.target_size,
                         stream_bytes(output).get('video', 0)))
+                bitrate = (bitrate if bitrate < MIN_VIDEO_BITRATE
+                    else x264_bitrate(bitrate))
                 if bitrate < MIN_VIDEO_BITRATE:
                     raise MediaError('overshoot',
                         "no bits left for the video", {
                             'video_bitrate': bitrate,
                             'audio_bytes': audio_bytes,
                             'target_size': plan.target_size})
+                continue
+            if first is not None:
+                budget_pass = True
+                break
+            first_size = result.size
+            if attempt > 1:
+                # the budget was cut to fit: nothing left to spend
+                break
+            if result.size >= plan.target_size * (1 - BUDGET_UNDERSHOOT):
+                break
+            spend = spending_bitrate(plan, result.size,
+                stream_bytes(output).get('video', 0))
+            if spend < bitrate * BUDGET_MIN_GAIN:
+                break
+            budget_bitrate = spend
+            first = (result, bitrate)
+            shutil.move(output, kept)
+            bitrate = spend
         finished = clock()
         shutil.move(output, destination)
     finally:
@@ -778,7 +1144,9 @@ def transcode(source, destination, plan, workdir, runner=subprocess.run,
     step('done', 1)
     return Transcoded(probe=result, source=source_probe, attempts=attempt,
         video_bitrate=bitrate, audio_bitrate=audio_bitrate, preset=preset,
-        decode_seconds=encoded - started, encode_seconds=finished - encoded)
+        decode_seconds=encoded - started, encode_seconds=finished - encoded,
+        first_size=first_size, budget_pass=budget_pass,
+        budget_bitrate=budget_bitrate)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,11 +5,15 @@
     seal the upload → probe → plan → transcode → verify → checks → encrypt
     → store → delete plaintext → hashes
 
-The uploaded original is sealed (encrypted) first, so that no plaintext
-media stays in the storage whatever happens next; the work happens on a
-decrypted copy in a private temporary directory removed at the end, on
-success and on failure.  Every step is idempotent: a run killed anywhere
-runs again from the sealed original.
+The upload store hands over the original already sealed (encrypted as
+its parts arrived); an original stored in plaintext before that is sealed
+first, so that no plaintext media stays in the storage whatever happens
+next.  The work happens on a decrypted copy in the recording's private
+work directory ``<root>/work/<name>`` (0700), removed at the end on
+success and on failure, at the start of the next run of the same
+recording if a killed run left it, and by ``clean_workdirs`` (the worker
+at its start, the scheduled job).  Every step is idempotent: a run killed
+anywhere runs again from the sealed original.
 
 MediaError and EnvelopeError are final (the file is bad: the recording
 fails with their code); any other exception is transient (disk full, a
@@ -76,17 +80,38 @@ def seal_original(root, relative, keyring, sha256=None):
     return sealed
 
 
-def private_workdir(root):
-    "Make a private (0700) temporary directory under root/.work."
-    parent = Path(root) / '.work'
+WORK = 'work'
+# where runs before the work directories were named after the recording
+# kept their files: cleaned as well
+_LEGACY_WORK = '.work'
+
+
+def private_workdir(root, name=None):
+    """Make the private (0700) work directory root/work/name, empty.
+
+    What a killed run of the same name left there is removed first.
+    Without a name, a new temporary directory is made.
+    """
+    parent = Path(root) / WORK
     parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix='pipeline-', dir=parent))
+    os.chmod(parent, 0o700)
+    if name is None:
+        return Path(tempfile.mkdtemp(prefix='pipeline-', dir=parent))
+    if not name or '/' in name or name.startswith('.'):
+        raise ValueError(f'invalid work directory name {name!r}')
+    directory = parent / name
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(mode=0o700)
+    return directory
 
 
 def run(root, original, keyring, destination, target_size,
         keep_original=False, original_sha256=None, checks=(),
-        runner=subprocess.run, clock=time.monotonic):
+        runner=subprocess.run, clock=time.monotonic, work=None):
     """Process the recording whose upload is at root/original.
+
+    work names the private work directory (private_workdir), e.g. the
+    recording's id, so that a next run removes what a killed one left.
 
     Nothing stored is removed: the sealed original to drop (keep_original
     false) is listed in Result.discard for the caller to remove once it has
@@ -101,7 +126,7 @@ def run(root, original, keyring, destination, target_size,
     started = clock()
     root = Path(root)
     sealed = seal_original(root, original, keyring, original_sha256)
-    workdir = private_workdir(root)
+    workdir = private_workdir(root, work)
     try:
         source = workdir / 'source'
         envelope.decrypt_file(keyring, root / sealed, source)
@@ -151,16 +176,25 @@ def run(root, original, keyring, destination, target_size,
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def clean_workdirs(root, older_than, now=None):
+def clean_workdirs(root, older_than=0, now=None):
     """Remove the work directories a killed run left, older than
-    older_than seconds; return how many."""
-    parent = Path(root) / '.work'
+    older_than seconds (0: all, when no run can be going on); return how
+    many."""
     now = now or time.time()
     removed = 0
-    if parent.exists():
+    for parent in [Path(root) / WORK, Path(root) / _LEGACY_WORK]:
+        if not parent.exists():
+            continue
         for directory in parent.iterdir():
-            if now - directory.stat().st_mtime >= older_than:
-                shutil.rmtree(directory, ignore_errors=True)
+            try:
+                age = now - directory.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if age >= older_than:
+                if directory.is_dir():
+                    shutil.rmtree(directory, ignore_errors=True)
+                else:
+                    directory.unlink(missing_ok=True)
                 removed += 1
     return removed
 

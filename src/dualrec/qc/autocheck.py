@@ -2,8 +2,11 @@
 # of this repository contains the full copyright notices and license terms.
 """Automatic checks of a recording: timeline, sound, picture and faces.
 
-Seven checks (CODES), each giving a CheckResult: 'duration' and 'timeline'
+Eight checks (CODES), each giving a CheckResult: 'duration' and 'timeline'
 from the script nodes and the node timeline the recorder kept (no I/O);
+'continuity' from the source's probe (its timestamp jumps and backward
+steps, sound and picture of different lengths) and the timeline against
+the media's duration (no I/O);
 'silence', 'loudness', 'black' and 'freeze' from one ffmpeg pass over the
 file (silencedetect, ebur128, blackdetect, freezedetect); 'faces' from
 OpenCV's Haar cascade on frames sampled by ffmpeg.  They run on the
@@ -29,8 +32,8 @@ import numpy as np
 from .. import media
 
 RESULTS = ('pass', 'warn', 'fail')
-CODES = ('duration', 'timeline', 'silence', 'loudness', 'black', 'freeze',
-    'faces')
+CODES = ('duration', 'timeline', 'continuity', 'silence', 'loudness',
+    'black', 'freeze', 'faces')
 RULES = {
     'circ54_art8_continuous':
         "CIRC [2017] No. 54 Art. 8: true, complete and continuous",
@@ -65,6 +68,14 @@ class Thresholds:
     "The limits of the checks, defaults for a counter recording."
     # s allowed between a node's confirmation and the next node's start
     timeline_gap: float = 30.0
+    # s: a longer forward jump of the source's timestamps fails continuity
+    # (shorter ones are a recorder short of CPU)
+    continuity_jump_seconds: float = 2.0
+    # s: the source's sound and picture may differ in length by this much
+    continuity_av_seconds: float = 2.0
+    # s: the recorder's timeline (first node start to last confirmation)
+    # and the media may differ in length by this much
+    continuity_timeline_seconds: float = 60.0
     # dBFS under which sound counts as silence
     silence_noise_db: float = -45.0
     # s: shorter pauses are speech
@@ -181,6 +192,83 @@ def check_timeline(nodes, timeline, duration, thresholds=Thresholds()):
     results.append(CheckResult('timeline', result, float(len(problems)),
             0.0, 'count', 'circ54_art8_continuous', {'problems': problems}))
     return results
+
+
+# Continuity
+
+def _timeline_seconds(timeline):
+    """Return the seconds from the first node's start to the last node's
+    confirmation of timeline (check_timeline's entries), None if unknown."""
+    starts = [e['started_at'] for e in timeline if e.get('started_at')]
+    ends = [e['confirmed_at'] for e in timeline if e.get('confirmed_at')]
+    if not starts or not ends or max(ends) < min(starts):
+        return None
+    return (max(ends) - min(starts)).total_seconds()
+
+
+def check_continuity(source, timeline, duration, thresholds=Thresholds()):
+    """Return the 'continuity' CheckResult of a recording.
+
+    source is the media.Probe of the uploaded file (None: not probed, only
+    the timeline is compared), timeline check_timeline's entries, duration
+    the media's in seconds.  Each problem of details['problems'] fails the
+    check: a forward timestamp jump of the video or the audio over
+    continuity_jump_seconds ('jump', with its stream, position and
+    seconds), any backward step ('backward': takes joined together),
+    sound and picture differing in length by more than
+    continuity_av_seconds ('av_mismatch'), the timeline and the media
+    differing by more than continuity_timeline_seconds ('timeline_gap':
+    the recorder's clock ran while the media did not, or the other way).
+    Positions are seconds from the start of the file.  value is the number
+    of problems (the probe lists at most media.MAX_DISCONTINUITIES breaks:
+    details['unlisted'] counts the others).
+
+    A splice re-encoded (or joined by a demuxer that makes the timestamps
+    continuous) into streams of equal lengths and matching the timeline
+    leaves nothing here to find.
+    """
+    t = thresholds
+    problems = []
+    details = {}
+    if source is not None:
+        for found in source.discontinuities:
+            if found.kind == 'backward' or (
+                    found.seconds > t.continuity_jump_seconds):
+                problems.append({'problem': found.kind,
+                        'stream': found.stream,
+                        'position': _round(found.position),
+                        'seconds': _round(found.seconds)})
+        details['unlisted'] = (source.discontinuity_count
+            - len(source.discontinuities))
+        if details['unlisted']:
+            problems.append({'problem': 'unlisted',
+                    'count': details['unlisted']})
+        if source.has_audio and source.audio_seconds and abs(
+                source.video_seconds - source.audio_seconds
+                ) > t.continuity_av_seconds:
+            problems.append({'problem': 'av_mismatch',
+                    'position': _round(min(source.video_seconds,
+                            source.audio_seconds)),
+                    'video_seconds': _round(source.video_seconds),
+                    'audio_seconds': _round(source.audio_seconds),
+                    'seconds': _round(
+                        source.audio_seconds - source.video_seconds)})
+    else:
+        details['source'] = 'not probed'
+    span = _timeline_seconds(timeline)
+    details['timeline_seconds'] = _round(span)
+    details['media_seconds'] = _round(duration)
+    if (span is not None and duration is not None
+            and abs(duration - span) > t.continuity_timeline_seconds):
+        problems.append({'problem': 'timeline_gap',
+                'position': _round(min(span, duration)),
+                'timeline_seconds': _round(span),
+                'media_seconds': _round(duration),
+                'seconds': _round(duration - span)})
+    details['problems'] = problems
+    return CheckResult('continuity', 'fail' if problems else 'pass',
+        float(len(problems)), 0.0, 'count', 'circ54_art8_continuous',
+        details)
 
 
 # Sound and picture
@@ -304,7 +392,7 @@ def _longest(segments):
     return max((end - start for start, end in segments), default=0.0)
 
 
-def media_results(log, thresholds=Thresholds()):
+def media_results(log, thresholds=Thresholds(), repeats=()):
     """Return the 'silence', 'loudness', 'black' and 'freeze' CheckResults
     of the FilterLog log.
 
@@ -316,7 +404,9 @@ def media_results(log, thresholds=Thresholds()):
     black stretch fails (blackdetect already ignores the short ones), and
     any frozen stretch (freezedetect's, joined across keyframe flicker,
     FREEZE_JOIN) that is not black (a black picture is frozen too: it is
-    the black check's) of freeze_min_seconds fails; value is the longest
+    the black check's) nor a frame the encoding repeated (repeats, [(start,
+    end)] s: where the source has no frame, media.Probe.repeats; the
+    continuity check's) of freeze_min_seconds fails; value is the longest
     stretch in s.
     """
     t = thresholds
@@ -367,25 +457,35 @@ def media_results(log, thresholds=Thresholds()):
     results.append(CheckResult('black', 'fail' if black else 'pass',
             _round(_longest(black)), _round(t.black_min_seconds), 's',
             'circ54_art8_continuous', {'segments': _segments(black)}))
-    frozen = _subtract(_join(log.freeze, FREEZE_JOIN), log.black)
+    # freezedetect ends a stretch FREEZE_WINDOW after the last change: the
+    # frames around a repeated stretch belong to it
+    repeated = [(start - FREEZE_JOIN, end + FREEZE_WINDOW + FREEZE_JOIN)
+        for start, end in repeats]
+    frozen = _subtract(_subtract(_join(log.freeze, FREEZE_JOIN), log.black),
+        repeated)
     freeze = [(s, e) for s, e in frozen
         if e - s >= t.freeze_min_seconds]
+    details = {'segments': _segments(freeze)}
+    if repeats:
+        details['repeated'] = _segments(repeats)
     results.append(CheckResult('freeze', 'fail' if freeze else 'pass',
             _round(_longest(freeze)), _round(t.freeze_min_seconds), 's',
-            'circ54_art8_continuous', {'segments': _segments(freeze)}))
+            'circ54_art8_continuous', details))
     return results
 
 
 def analyse_media(path, thresholds=Thresholds(), runner=subprocess.run,
-        duration=None):
+        duration=None, repeats=()):
     """Return the 'silence', 'loudness', 'black' and 'freeze' CheckResults
     of the file at path (media_results of one filter_command pass).
 
-    duration (s) defaults to the file's header duration.
+    duration (s) defaults to the file's header duration; repeats are the
+    stretches the encoding filled with a repeated frame (media_results).
     """
     stderr = media._run(runner, filter_command(path, thresholds),
         code='ffmpeg_failed', step='analyse_media')
-    return media_results(parse_filter_log(stderr, duration), thresholds)
+    return media_results(parse_filter_log(stderr, duration), thresholds,
+        repeats)
 
 
 # Faces
@@ -588,11 +688,14 @@ def check_faces(path, thresholds=Thresholds(), runner=subprocess.run,
 
 
 def run_all(path, nodes, timeline, duration, thresholds=Thresholds(),
-        runner=subprocess.run):
-    """Return the CheckResults of the seven checks, in CODES order, of the
-    recording at path of duration seconds (see check_timeline,
+        runner=subprocess.run, source=None):
+    """Return the CheckResults of the eight checks, in CODES order, of the
+    recording at path of duration seconds made from the source of
+    media.Probe source (see check_timeline, check_continuity,
     analyse_media and check_faces)."""
     results = check_timeline(nodes, timeline, duration, thresholds)
-    results += analyse_media(path, thresholds, runner, duration)
+    results.append(check_continuity(source, timeline, duration, thresholds))
+    results += analyse_media(path, thresholds, runner, duration,
+        source.repeats() if source is not None else ())
     results.append(check_faces(path, thresholds, runner))
     return results

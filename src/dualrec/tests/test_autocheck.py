@@ -13,7 +13,7 @@ import numpy as np
 
 from dualrec import media
 from dualrec.qc import autocheck
-from dualrec.testing import generate_recording
+from dualrec.testing import generate_recording, join_takes
 from dualrec.qc.autocheck import (
     CODES, RULES, CheckResult, FilterLog, Thresholds, analyse_media,
     check_timeline, count_faces, face_result, media_results, parse_filter_log, run_all, worst)
@@ -463,3 +463,164 @@ class RecordingTestCase(unittest.TestCase):
                 fps=5, silent=(0.5, 1), frozen=(1, 1.5)) for i in range(2))
         with open(first, 'rb') as a, open(second, 'rb') as b:
             self.assertEqual(a.read(), b.read())
+
+
+def source_probe(discontinuities=(), video=20.0, audio=20.0, count=None,
+        has_audio=True):
+    "A media.Probe of a 20-second source with the breaks given"
+    return media.Probe(container='mp4', duration=max(video, audio),
+        video_codec='h264', width=640, height=360, fps=15.0,
+        audio_codec='aac' if has_audio else None,
+        audio_rate=48000 if has_audio else 0,
+        audio_channels=1 if has_audio else 0, size=1000,
+        discontinuities=tuple(discontinuities),
+        discontinuity_count=len(discontinuities) if count is None else count,
+        video_seconds=video, audio_seconds=audio if has_audio else 0.0)
+
+
+class ContinuityTestCase(unittest.TestCase):
+    "Test the continuity check"
+
+    def check(self, source, timeline=TIMELINE, duration=20.0,
+            thresholds=Thresholds()):
+        return autocheck.check_continuity(source, timeline, duration,
+            thresholds)
+
+    def test_continuous(self):
+        "A source without breaks matching its timeline passes"
+        result = self.check(source_probe())
+        self.assertEqual(result.code, 'continuity')
+        self.assertEqual(result.result, 'pass')
+        self.assertEqual(result.rule, 'circ54_art8_continuous')
+        self.assertEqual(result.details['problems'], [])
+        self.assertEqual(result.details['timeline_seconds'], 20)
+
+    def test_breaks(self):
+        "Jumps over the threshold and any backward step fail, with position"
+        jump = media.Discontinuity('video', 'jump', 4.0, 2400.0)
+        short = media.Discontinuity('audio', 'jump', 6.0, 1.5)
+        back = media.Discontinuity('audio', 'backward', 9.5, -4.0)
+        table = [
+            ([jump], [('jump', 'video', 4.0, 2400.0)]),
+            ([short], []),
+            ([back], [('backward', 'audio', 9.5, -4.0)]),
+            ([jump, short, back], [('jump', 'video', 4.0, 2400.0),
+                    ('backward', 'audio', 9.5, -4.0)]),
+            ]
+        for breaks, expected in table:
+            with self.subTest(breaks=breaks):
+                result = self.check(source_probe(breaks))
+                self.assertEqual(result.result,
+                    'fail' if expected else 'pass')
+                self.assertEqual(result.value, len(expected))
+                self.assertEqual([(p['problem'], p['stream'], p['position'],
+                            p['seconds'])
+                        for p in result.details['problems']], expected)
+        # the threshold is the configuration's
+        result = self.check(source_probe([short]),
+            thresholds=Thresholds(continuity_jump_seconds=1))
+        self.assertEqual(result.result, 'fail')
+
+    def test_unlisted(self):
+        "Breaks beyond those the probe lists still count"
+        jump = media.Discontinuity('video', 'jump', 4.0, 3.0)
+        result = self.check(source_probe([jump], count=80))
+        self.assertEqual(result.details['unlisted'], 79)
+        self.assertEqual(result.value, 2)
+
+    def test_sound_and_picture(self):
+        "Sound and picture of different lengths fail"
+        result = self.check(source_probe(video=20, audio=12))
+        self.assertEqual(result.result, 'fail')
+        [problem] = result.details['problems']
+        self.assertEqual(problem, {'problem': 'av_mismatch', 'position': 12,
+                'video_seconds': 20, 'audio_seconds': 12, 'seconds': -8})
+        self.assertEqual(self.check(source_probe(video=20, audio=21)).result,
+            'pass')
+        self.assertEqual(self.check(
+                source_probe(video=20, has_audio=False)).result, 'pass')
+
+    def test_timeline(self):
+        "The recorder's timeline and the media must last alike"
+        for duration, result in [(20, 'pass'), (79, 'pass'), (81, 'fail'),
+                (2420, 'fail')]:
+            with self.subTest(duration=duration):
+                found = self.check(source_probe(), duration=duration)
+                self.assertEqual(found.result, result)
+        # media shorter than the session the recorder saw
+        long_session = [entry(11, 0, 5), entry(14, 15, 200)]
+        found = self.check(source_probe(), timeline=long_session)
+        self.assertEqual(found.result, 'fail')
+        [problem] = found.details['problems']
+        self.assertEqual(problem, {'problem': 'timeline_gap', 'position': 20,
+                'timeline_seconds': 200, 'media_seconds': 20,
+                'seconds': -180})
+        # no timeline, no source: nothing to compare
+        found = self.check(None, timeline=[])
+        self.assertEqual(found.result, 'pass')
+        self.assertEqual(found.details['source'], 'not probed')
+
+    def test_repeats_not_frozen(self):
+        "Frames the encoding repeated over a source's gap are not frozen"
+        log = FilterLog(duration=2407, audio=True, silence=[], black=[],
+            freeze=[(4.2, 2404.3)], loudness=-20)
+        repeats = [(3.95, 2404.0)]
+        freeze = by_code(media_results(log, repeats=repeats))['freeze']
+        self.assertEqual(freeze.result, 'pass')
+        self.assertEqual(freeze.details['repeated'], [[3.95, 2404.0]])
+        self.assertEqual(by_code(media_results(log))['freeze'].result,
+            'fail')
+        # a frozen stretch beside the gap is still frozen
+        log = dataclasses.replace(log, freeze=[(4.2, 2420)])
+        freeze = by_code(media_results(log, repeats=repeats))['freeze']
+        self.assertEqual(freeze.result, 'fail')
+        self.assertAlmostEqual(freeze.value, 2420 - 2404.9, places=3)
+
+
+class GapTestCase(unittest.TestCase):
+    "Test the checks on two takes joined with a timestamp jump"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._directory = tempfile.TemporaryDirectory(prefix='autocheck-gap-')
+        directory = cls._directory.name
+        first = generate_recording(os.path.join(directory, 'a.mp4'), 6,
+            320, 180, fps=10)
+        second = generate_recording(os.path.join(directory, 'b.mp4'), 4,
+            320, 180, fps=10)
+        source = join_takes(first, second,
+            os.path.join(directory, 'joined.mp4'), gap=12)
+        cls.source = media.probe(source)
+        plan = media.plan(cls.source.duration, width=cls.source.width,
+            height=cls.source.height, fps=cls.source.fps)
+        cls.output = os.path.join(directory, 'output.mp4')
+        cls.transcoded = media.transcode(source, cls.output, plan, directory,
+            source_probe=cls.source, preset='veryfast')
+        cls.timeline = [entry(11, 0, 10), entry(12, 10, 22)]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._directory.cleanup()
+        super().tearDownClass()
+
+    def test_gap(self):
+        "The jump fails continuity where it is; the repeats are not frozen"
+        self.assertEqual(self.transcoded.probe.fps, 10)
+        results = by_code(run_all(self.output, NODES, self.timeline,
+                self.transcoded.probe.duration, source=self.source))
+        continuity = results['continuity']
+        self.assertEqual(continuity.result, 'fail')
+        jumps = [(p['stream'], p['problem'])
+            for p in continuity.details['problems']]
+        self.assertEqual(sorted(jumps), [('audio', 'jump'), ('video', 'jump')])
+        for problem in continuity.details['problems']:
+            self.assertAlmostEqual(problem['position'], 6, delta=0.2)
+            self.assertAlmostEqual(problem['seconds'], 12, delta=0.2)
+        self.assertEqual(results['freeze'].result, 'pass')
+        self.assertEqual(results['black'].result, 'pass')
+        # without the source the 12 repeated seconds look frozen
+        unknown = by_code(run_all(self.output, NODES, self.timeline,
+                self.transcoded.probe.duration))
+        self.assertEqual(unknown['freeze'].result, 'fail')
+        self.assertEqual(unknown['continuity'].result, 'pass')

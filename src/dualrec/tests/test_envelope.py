@@ -11,9 +11,10 @@ import tempfile
 import unittest
 
 from dualrec.crypto.envelope import (
-    DEFAULT_CHUNK_SIZE, HEADER_SIZE, MAGIC, TAG_SIZE, EnvelopeError, Keyring,
-    benchmark, chunk_count, decrypt_file, decrypt_range, encrypt_file,
-    encrypted_size, key_id_of, open_decrypted, rewrap)
+    DEFAULT_CHUNK_SIZE, HEADER_SIZE, MAGIC, TAG_SIZE, ChunkSealer,
+    EnvelopeError, Keyring, benchmark, chunk_count, decrypt_file,
+    decrypt_range, digest_file, encrypt_file, encrypted_size, key_id_of,
+    open_decrypted, rewrap)
 
 KEY_2025 = bytes(range(32))
 KEY_2026 = bytes(range(100, 132))
@@ -205,6 +206,70 @@ class RoundTripTestCase(EnvelopeTestCase):
         self.assertGreater(result['encrypt_mb_per_s'], 0)
         self.assertGreater(result['decrypt_mb_per_s'], 0)
         self.assertEqual(os.listdir(self.directory), [])
+
+
+class ChunkSealerTestCase(EnvelopeTestCase):
+
+    def assemble(self, data, pieces, keyring=RING_2025, chunk_size=SMALL):
+        "Seal data's pieces (offset, length) in their order into a file."
+        sealer = ChunkSealer.new(keyring, len(data), chunk_size)
+        path = self.path()
+        with open(path, 'wb') as file:
+            file.truncate(sealer.length)
+            file.write(sealer.header)
+            for offset, length in pieces:
+                where, sealed = sealer.seal(
+                    offset, data[offset:offset + length])
+                file.seek(where)
+                file.write(sealed)
+        return path
+
+    def test_any_order(self):
+        "Pieces sealed in any order make a file that decrypts as encrypt_file's"
+        for size in [1, SMALL, 3 * SMALL, 5 * SMALL + 7]:
+            data = plaintext(size, seed=size)
+            pieces = [(o, min(2 * SMALL, size - o))
+                for o in range(0, size, 2 * SMALL)]
+            for order in [pieces, pieces[::-1]]:
+                with self.subTest(size=size, order=order):
+                    path = self.assemble(data, order)
+                    self.assertEqual(os.path.getsize(path),
+                        encrypted_size(size, SMALL))
+                    self.assertEqual(self.decrypt(path), data)
+                    self.assertEqual(digest_file(RING_2025, path, 10),
+                        (sha256(data), data[:10]))
+
+    def test_from_header(self):
+        "A sealer rebuilt from the header seals under the same data key"
+        data = plaintext(2 * SMALL, seed=3)
+        first = ChunkSealer.new(RING_2025, len(data), SMALL)
+        again = ChunkSealer(RING_2025, first.header)
+        path = self.path()
+        with open(path, 'wb') as file:
+            file.write(first.header)
+            file.write(first.seal(0, data[:SMALL])[1])
+            file.write(again.seal(SMALL, data[SMALL:])[1])
+        self.assertEqual(self.decrypt(path), data)
+        self.assertEnvelopeError('unknown_key', ChunkSealer, RING_2026,
+            first.header)
+
+    def test_misaligned(self):
+        "Only whole chunks at chunk borders are sealed"
+        sealer = ChunkSealer.new(RING_2025, 3 * SMALL + 5, SMALL)
+        for offset, length in [(1, SMALL), (0, SMALL + 1), (SMALL, 5),
+                (2 * SMALL, 2 * SMALL), (-SMALL, SMALL), (0, 0)]:
+            with self.subTest(offset=offset, length=length):
+                with self.assertRaises(ValueError):
+                    sealer.seal(offset, bytes(length))
+        self.assertEqual(sealer.seal(3 * SMALL, bytes(5))[0],
+            chunk_offset(3))
+
+    def test_missing_chunk(self):
+        "A chunk never written reads as altered"
+        data = plaintext(3 * SMALL, seed=4)
+        path = self.assemble(data, [(0, SMALL), (2 * SMALL, SMALL)])
+        self.assertEnvelopeError('tampered', digest_file, RING_2025, path)
+        self.assertEnvelopeError('tampered', self.decrypt, path)
 
 
 class RandomAccessTestCase(EnvelopeTestCase):

@@ -587,14 +587,15 @@ class EvidenceTestCase(unittest.TestCase):
                     'MATCHES']:
                 self.assertIn(text, result.stdout)
 
-            result = self.run_cli('verify', good, '--json')
+            result = self.run_cli('verify', good, '--json', '--any-key')
             self.assertEqual(result.returncode, 0, result.stderr)
             report = json.loads(result.stdout)
             self.assertEqual(report['trusted_key'], 'not_given')
+            self.assertIn('integrity only', report['integrity_only'])
             self.assertEqual(report['manifest']['ticket']['number'],
                 'DR2024061500001')
 
-            result = self.run_cli('verify', bad)
+            result = self.run_cli('verify', bad, '--any-key')
             self.assertEqual(result.returncode, 1)
             self.assertIn('NOT VERIFIED', result.stdout)
             self.assertIn('hash_mismatch', result.stdout)
@@ -625,9 +626,54 @@ class EvidenceTestCase(unittest.TestCase):
             good = os.path.join(directory, 'good.zip')
             with open(good, 'wb') as file:
                 file.write(self.package)
-            result = self.run_cli('verify', good, module=True)
+            result = self.run_cli('verify', good, '--any-key', module=True)
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertIn('VERIFIED', result.stdout)
+        self.assertIn('INTEGRITY ONLY', result.stdout)
+
+    def test_cli_exit_codes_without_key(self):
+        "Without the institution's key the verifier says integrity only"
+        with tempfile.TemporaryDirectory() as directory:
+            good = os.path.join(directory, 'good.zip')
+            bad = os.path.join(directory, 'bad.zip')
+            trusted = os.path.join(directory, 'trusted.pem')
+            with open(good, 'wb') as file:
+                file.write(self.package)
+            with open(bad, 'wb') as file:
+                file.write(rebuild(self.package,
+                        {'recording.mp4': lambda c: flip(c, 10)}))
+            with open(trusted, 'wb') as file:
+                file.write(public_key_pem(self.key))
+            # a package signed by another key is intact too: only the
+            # institution's key tells them apart
+            other = os.path.join(directory, 'other.zip')
+            with open(other, 'wb') as file:
+                file.write(package_bytes(key=OTHER_KEY))
+            message = ("integrity only: the signer was not checked against "
+                "the institution's key")
+            for package in [good, other]:
+                result = self.run_cli('verify', package)
+                self.assertEqual(result.returncode, 3, result.stderr)
+                self.assertIn(message, result.stdout)
+                self.assertNotIn('VERIFIED', result.stdout)
+                result = self.run_cli('verify', package, '--json')
+                self.assertEqual(result.returncode, 3, result.stderr)
+                self.assertEqual(json.loads(result.stdout)['integrity_only'],
+                    message)
+                result = self.run_cli('verify', package, '--any-key')
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertIn(message, result.stdout)
+            result = self.run_cli('verify', good, '--public-key', trusted)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertNotIn(message, result.stdout)
+            self.assertIn('VERIFIED', result.stdout)
+            result = self.run_cli('verify', other, '--public-key', trusted)
+            self.assertEqual(result.returncode, 1)
+            self.assertIn('untrusted_key', result.stdout)
+            # a damaged package fails whatever the key options
+            self.assertEqual(self.run_cli('verify', bad).returncode, 1)
+            # --any-key and --public-key exclude each other
+            self.assertEqual(self.run_cli('verify', good, '--any-key',
+                    '--public-key', trusted).returncode, 2)
 
 
 if __name__ == '__main__':

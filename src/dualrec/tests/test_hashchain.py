@@ -61,3 +61,14 @@ class HashChainTestCase(unittest.TestCase):
         entries = build(self.rows)
         entries[1], entries[2] = entries[2], entries[1]
         self.assertEqual(first_broken(entries), 3)
+
+    def test_malformed_entry(self):
+        "An entry that cannot be hashed is reported as broken, not raised"
+        entries = build(self.rows)
+        key, _, entry, fields = entries[1]
+        entries[1] = (key, None, entry, fields)
+        self.assertEqual(first_broken(entries), 2)
+        entries = build(self.rows)
+        key, previous, entry, _ = entries[2]
+        entries[2] = (key, previous, entry, {'date': object()})
+        self.assertEqual(first_broken(entries), 3)

@@ -12,12 +12,15 @@ from pathlib import Path
 import av
 import ffmpeg
 
-from dualrec.testing import generate_sample
+from dualrec.testing import (
+    concat_takes, generate_recording, generate_sample, join_takes,
+    loop_recording)
 from dualrec.media import (
-    AAC_FRAME_SAMPLES, AUDIO_SLACK, FAST_AAC_RATE, HEADER_BYTES, LADDER,
-    MAX_BPP, PRESETS, SAFETY, MediaError, aac_options, choose_preset,
-    estimated_size, ffmpeg_executable, max_duration, plan,
-    probe, ssim_psnr, transcode, verify, x264_options)
+    AAC_FRAME_SAMPLES, BUDGET_UNDERSHOOT, FAST_AAC_RATE, HEADER_BYTES,
+    INTERMEDIATE_MAX_PIXELS, LADDER, MAX_BPP, MAX_SESSION_SECONDS, PRESETS, SAFETY, MediaError, aac_options,
+    audio_slack, choose_preset, container_kind, cut_short, estimated_size,
+    ffmpeg_executable, max_duration, plan, probe, spending_bitrate,
+    ssim_psnr, transcode, verify, x264_bitrate, x264_options)
 
 SOURCES = [None, (1280, 720), (1920, 1080), (640, 480), (720, 1280),
     (320, 240), (641, 361), (1280, 720, 15), (320, 240, 7.5)]
@@ -49,7 +52,11 @@ class PlanTestCase(unittest.TestCase):
             (1200, 320, 180, 10, 19, 8),
             (1800, 320, 180, 5, 12.7, 6),
             (2400, 256, 144, 5, 7.3, 6),
-            (3600, 256, 144, 3, 2.4, 6),
+            (2700, 256, 144, 5, 6.1, 6),
+            (3600, 256, 144, 3, 3.0, 6),
+            (5400, 256, 144, 3, 1.57, 4),
+            (6000, 256, 144, 2, 2.2, 3),
+            (7200, 256, 144, 2, 1.11, 3),
             ]
         for seconds, width, height, fps, video, audio in table:
             with self.subTest(seconds=seconds):
@@ -61,7 +68,7 @@ class PlanTestCase(unittest.TestCase):
                     result.video_bitrate / 1000, video, delta=video / 10)
                 self.assertEqual(result.audio_bitrate, audio * 1000)
                 self.assertEqual(result.audio_channels, 1)
-                self.assertEqual(result.low_quality, seconds == 3600)
+                self.assertEqual(result.low_quality, seconds >= 3600)
 
     def test_ladder_ordered(self):
         "Each rung needs no more pixels, frames, audio or bits than the last"
@@ -109,12 +116,22 @@ class PlanTestCase(unittest.TestCase):
                                 self.assertEqual(
                                     plan(seconds, **kwargs).rung, rung)
 
-    def test_sixty_minutes_fit(self):
-        "Any duration up to an hour fits; beyond the last rung is too long"
-        self.assertGreater(max_duration(len(LADDER) - 1), 3600)
-        self.assertEqual(plan(3600).rung, len(LADDER) - 1)
+    def test_two_hours_fit(self):
+        "Any session up to 120 minutes fits, flagged under the quality floor"
+        self.assertEqual(MAX_SESSION_SECONDS, 7200)
+        for source in SOURCES:
+            kwargs = dict(zip(['width', 'height', 'fps'], source or []))
+            for audio in [True, False]:
+                with self.subTest(source=source, audio=audio):
+                    self.assertGreater(max_duration(len(LADDER) - 1,
+                            audio=audio, **kwargs), MAX_SESSION_SECONDS)
+                    result = plan(MAX_SESSION_SECONDS, audio=audio, **kwargs)
+                    self.assertLessEqual(estimated_size(result), 5_000_000)
+                    self.assertGreaterEqual(result.fps, 2 if (
+                            not source or len(source) < 3) else 1)
+                    self.assertEqual(result.low_quality, audio)
         with self.assertRaises(MediaError) as cm:
-            plan(2 * 3600)
+            plan(3 * 3600)
         self.assertEqual(cm.exception.code, 'too_long')
         self.assertAlmostEqual(cm.exception.params['max_duration'],
             max_duration(len(LADDER) - 1))
@@ -123,7 +140,8 @@ class PlanTestCase(unittest.TestCase):
         "A longer recording never gets more bits per second nor pixels"
         for source in SOURCES:
             kwargs = dict(zip(['width', 'height', 'fps'], source or []))
-            plans = [plan(seconds, **kwargs) for seconds in range(1, 3601)]
+            plans = [plan(seconds, **kwargs)
+                for seconds in range(1, MAX_SESSION_SECONDS + 1)]
             increases = [(longer.duration, longer.rung)
                 for shorter, longer in zip(plans, plans[1:])
                 if longer.bitrate > shorter.bitrate
@@ -138,10 +156,11 @@ class PlanTestCase(unittest.TestCase):
                 kwargs = dict(zip(['width', 'height', 'fps'], source or []),
                     audio=audio)
                 over = []
-                for seconds in [0.5, *range(1, 3601), 3600.9]:
+                for seconds in [0.5, *range(1, MAX_SESSION_SECONDS + 1, 3),
+                        MAX_SESSION_SECONDS + 0.9]:
                     current = plan(seconds, **kwargs)
-                    streams = (current.video_bitrate
-                        + current.audio_bitrate * AUDIO_SLACK) * seconds / 8
+                    streams = (current.video_bitrate + current.audio_bitrate
+                        * audio_slack(current.audio_rate)) * seconds / 8
                     # 32 bytes of index per video frame, 8 per AAC frame
                     index = (32 * current.fps
                         + 8 * current.audio_rate / AAC_FRAME_SAMPLES
@@ -152,6 +171,26 @@ class PlanTestCase(unittest.TestCase):
                             > current.target_size):
                         over.append((seconds, size))
                 self.assertEqual(over, [], (source, audio))
+
+    def test_x264_bitrate(self):
+        "x264 gets whole kbit/s, never under the least bitrate"
+        for asked, given in [(1114, 1000), (6589, 6000), (999, 1000),
+                (2_304_000, 2_304_000), (7999, 7000)]:
+            with self.subTest(asked=asked):
+                self.assertEqual(x264_bitrate(asked), given)
+
+    def test_spending_bitrate(self):
+        "The budget pass spends what the first left, in whole kbit/s"
+        long_plan = plan(2700)
+        # 45 minutes landing 8.6 % under with 6 kbit/s of video: 1 % kept
+        # back, the 4.3 % left buys one more kbit/s
+        video = 6000 * 2700 // 8
+        self.assertEqual(spending_bitrate(long_plan, 4_571_441, video), 7000)
+        self.assertEqual(spending_bitrate(long_plan, 4_900_000, video), 6000)
+        # never beyond MAX_BPP
+        short = plan(10)
+        self.assertEqual(spending_bitrate(short, 100_000, 100_000),
+            x264_bitrate(short.spends(10 ** 9)))
 
     def test_short_capped(self):
         "A few seconds do not spend megabytes"
@@ -360,23 +399,44 @@ class MediaTestCase(unittest.TestCase):
             (240, 320, 90))
 
     def test_probe_corrupt(self):
-        "Random, empty and truncated files are corrupt"
+        "Random bytes are not a video; empty and cut files are truncated"
         random = self.path('random.webm')
         with open(random, 'wb') as file:
             file.write(noise(100_000))
+        text = self.path('notes.mp4')
+        with open(text, 'w') as file:
+            file.write('not a recording\n' * 1000)
         empty = self.path('empty.mp4')
         open(empty, 'wb').close()
-        paths = [random, empty]
-        for source in [self.mp4, self.webm]:
+        paths = [(random, 'not_video'), (text, 'not_video'),
+            (empty, 'truncated')]
+        streamable = generate_sample(self.path('live.mp4'), 4, 320, 240,
+            streamable=True)
+        for source in [self.mp4, self.webm, streamable]:
             with open(source, 'rb') as file:
                 data = file.read()
-            path = self.path('truncated-' + os.path.basename(source))
-            with open(path, 'wb') as file:
-                file.write(data[:len(data) // 2])
-            paths.append(path)
-        for path in paths:
+            for cut in [4096, len(data) // 2]:
+                path = self.path(f'cut{cut}-' + os.path.basename(source))
+                with open(path, 'wb') as file:
+                    file.write(data[:cut])
+                paths.append((path, 'truncated'))
+        for path, code in paths:
             with self.subTest(path=path):
-                self.assertFails('corrupt', probe, path)
+                self.assertFails(code, probe, path)
+
+    def test_probe_damaged(self):
+        "A whole container whose video does not decode is corrupt"
+        with open(self.mp4, 'rb') as file:
+            data = bytearray(file.read())
+        mdat = data.index(b'mdat') + 4
+        end = mdat - 8 + int.from_bytes(data[mdat - 8:mdat - 4], 'big')
+        data[mdat:end] = noise(end - mdat)
+        path = self.path('damaged.mp4')
+        with open(path, 'wb') as file:
+            file.write(data)
+        self.assertEqual(container_kind(path), 'iso')
+        self.assertFalse(cut_short(path))
+        self.assertFails('corrupt', probe, path)
 
     def test_probe_no_video(self):
         "A file with only sound has no video"
@@ -539,6 +599,137 @@ class MediaTestCase(unittest.TestCase):
         self.assertEqual(os.listdir(os.path.join(self.workdir, 'work')), [])
         self.assertFalse(os.path.exists(os.path.join(self.workdir, 'out.mp4')))
 
+    def test_probe_continuity(self):
+        "Timestamp jumps and backward steps are found with their position"
+        first = generate_recording(self.path('take1.mp4'), 4, 160, 96,
+            fps=15)
+        second = generate_recording(self.path('take2.mp4'), 3, 160, 96,
+            fps=15)
+        self.assertEqual(probe(first).discontinuities, ())
+        gapped = probe(join_takes(first, second, self.path('gap.mp4'),
+                gap=2400))
+        self.assertEqual(
+            sorted((d.stream, d.kind) for d in gapped.discontinuities),
+            [('audio', 'jump'), ('video', 'jump')])
+        for found in gapped.discontinuities:
+            self.assertAlmostEqual(found.position, 4, delta=0.1)
+            self.assertAlmostEqual(found.seconds, 2400, delta=0.2)
+        # the frame rate of the content, not an average over the gap
+        self.assertAlmostEqual(gapped.fps, 15, delta=0.1)
+        self.assertAlmostEqual(gapped.duration, 2407, delta=0.2)
+        self.assertEqual(plan(gapped.duration, width=gapped.width,
+                height=gapped.height, fps=gapped.fps).fps, 5)
+        self.assertEqual(gapped.repeats(), [
+                (d.position, d.position + d.seconds)
+                for d in gapped.discontinuities if d.stream == 'video'])
+        joined = probe(join_takes(first, second, self.path('joined.ts')))
+        self.assertEqual(joined.container, 'mpegts')
+        self.assertEqual(
+            sorted((d.stream, d.kind) for d in joined.discontinuities),
+            [('audio', 'backward'), ('video', 'backward')])
+        for found in joined.discontinuities:
+            self.assertAlmostEqual(found.position, 4, delta=0.1)
+            self.assertAlmostEqual(found.seconds, -4, delta=0.1)
+        self.assertAlmostEqual(joined.fps, 15, delta=0.1)
+        silent = probe(join_takes(first, second, self.path('video-gap.mp4'),
+                gap=8, audio_gap=0))
+        self.assertEqual([(d.stream, d.kind) for d in silent.discontinuities],
+            [('video', 'jump')])
+        self.assertAlmostEqual(silent.video_seconds, 15, delta=0.2)
+        self.assertAlmostEqual(silent.audio_seconds, 7, delta=0.2)
+        # what cannot be seen: a demuxer that makes the timestamps go on
+        concatenated = probe(concat_takes(first, second,
+                self.path('concat.mp4')))
+        self.assertEqual(concatenated.discontinuities, ())
+        self.assertAlmostEqual(concatenated.duration, 7, delta=0.1)
+
+    def test_probe_low_rate_not_jumps(self):
+        "A source at 1 fps steps by a second without jumping"
+        source = generate_recording(self.path('slow.mp4'), 6, 160, 96, fps=1)
+        result = probe(source)
+        self.assertEqual(result.discontinuities, ())
+        self.assertAlmostEqual(result.fps, 1, delta=0.01)
+
+    def test_loop_recording(self):
+        "A clip looped by stream copy is long and continuous"
+        clip = generate_recording(self.path('clip.mp4'), 2, 160, 96, fps=10)
+        result = probe(loop_recording(clip, self.path('looped.mp4'), 9))
+        self.assertAlmostEqual(result.duration, 9, delta=0.2)
+        self.assertEqual(result.discontinuities, ())
+
+    def budget_plan(self, source_probe):
+        "A long recording's rung for source_probe, undershooting at will"
+        long_plan = plan(3000, width=source_probe.width,
+            height=source_probe.height, fps=source_probe.fps)
+        short = dataclasses.replace(long_plan, duration=source_probe.duration)
+        return dataclasses.replace(short,
+            target_size=estimated_size(short) * 3)
+
+    def test_transcode_budget_pass(self):
+        "A first pass far under the target is encoded again to spend it"
+        commands = []
+
+        def runner(args, **kwargs):
+            commands.append(args)
+            return subprocess.run(args, **kwargs)
+        source_probe = probe(self.mp4)
+        plan_ = self.budget_plan(source_probe)
+        self.assertLessEqual(plan_.pixel_rate, INTERMEDIATE_MAX_PIXELS)
+        _, _, result = self.transcode(self.mp4, plan_, runner=runner)
+        self.assertEqual(result.attempts, 2)
+        self.assertTrue(result.budget_pass)
+        self.assertLess(result.first_size,
+            plan_.target_size * (1 - BUDGET_UNDERSHOOT))
+        self.assertGreater(result.probe.size, result.first_size)
+        self.assertLessEqual(result.probe.size, plan_.target_size)
+        self.assertGreater(result.budget_bitrate, plan_.video_bitrate)
+        self.assertEqual(result.video_bitrate, result.budget_bitrate)
+        encodes = [args for args in commands if '-pass' in args]
+        self.assertEqual([a[a.index('-pass') + 1] for a in encodes],
+            ['1', '2'])
+        # the second pass reads the scaled video the first kept, not the
+        # source
+        self.assertIn('scaled.mkv', ' '.join(encodes[0]))
+        self.assertTrue(encodes[1][encodes[1].index('-i') + 1].endswith(
+                'scaled.mkv'))
+
+    def test_transcode_budget_pass_too_large(self):
+        "A budget pass that does not fit leaves the first output"
+        def runner(args, **kwargs):
+            if '-pass' in args and args[args.index('-pass') + 1] == '2':
+                args = list(args)
+                args[args.index('-b:v') + 1] = '3000000'
+            return subprocess.run(args, **kwargs)
+        source_probe = probe(self.mp4)
+        plan_ = self.budget_plan(source_probe)
+        _, _, result = self.transcode(self.mp4, plan_, runner=runner)
+        self.assertEqual(result.attempts, 2)
+        self.assertFalse(result.budget_pass)
+        self.assertTrue(result.budget_bitrate)
+        self.assertEqual(result.probe.size, result.first_size)
+        self.assertLessEqual(result.probe.size, plan_.target_size)
+
+    def test_transcode_no_budget_pass_when_capped(self):
+        "A short recording capped at MAX_BPP is not encoded again"
+        _, plan_, result = self.transcode(self.mp4)
+        self.assertEqual(plan_.spends(10 ** 9), plan_.video_bitrate)
+        self.assertEqual(result.attempts, 1)
+        self.assertFalse(result.budget_pass)
+        self.assertEqual(result.budget_bitrate, 0)
+
+    def test_transcode_gap(self):
+        "A source with a timestamp jump keeps its timeline in the output"
+        first = generate_recording(self.path('g1.mp4'), 3, 160, 96, fps=10)
+        second = generate_recording(self.path('g2.mp4'), 2, 160, 96, fps=10)
+        source = join_takes(first, second, self.path('gapped.mp4'), gap=10)
+        source_probe = probe(source)
+        plan_ = plan(source_probe.duration, width=source_probe.width,
+            height=source_probe.height, fps=source_probe.fps)
+        self.assertEqual(plan_.fps, 10)
+        _, _, result = self.transcode(source, plan_)
+        self.assertAlmostEqual(result.probe.duration, 15, delta=0.3)
+        self.assertEqual(len(result.source.repeats()), 1)
+
     def test_transcode_failed(self):
         "A failing ffmpeg raises transcode_failed with its stderr's tail"
         stderr = b''.join(b'line %d\n' % i for i in range(100)) + b'boom'
@@ -557,13 +748,13 @@ class MediaTestCase(unittest.TestCase):
         truncated = self.path('half.mp4')
         with open(self.mp4, 'rb') as source, open(truncated, 'wb') as file:
             file.write(source.read(os.path.getsize(self.mp4) // 2))
-        for path in [random, truncated]:
+        for path, code in [(random, 'not_video'), (truncated, 'truncated')]:
             with self.subTest(path=path):
                 workdir = tempfile.mkdtemp(dir=self.workdir)
                 destination = os.path.join(self.workdir, 'out.mp4')
                 with self.assertRaises(MediaError) as cm:
                     transcode(path, destination, plan(4), workdir)
-                self.assertEqual(cm.exception.code, 'corrupt')
+                self.assertEqual(cm.exception.code, code)
                 self.assertEqual(os.listdir(workdir), [])
                 self.assertFalse(os.path.exists(destination))
 

@@ -4,7 +4,6 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import re
 import unittest
 
 from dualrec.pii import (

@@ -15,14 +15,39 @@ from pathlib import Path
 from unittest import mock
 
 from dualrec import upload
+from dualrec.crypto import envelope
 from dualrec.upload import (
-    BLOCK_SIZE, SNIFF_BYTES, UploadError, UploadStore, merge_ranges,
+    SNIFF_BYTES, UploadError, UploadStore, merge_ranges,
     missing_ranges, sniff_container)
 
 MiB = 1024 * 1024
 # An ISO BMFF ftyp box of 24 bytes as written by common encoders.
 MP4_HEAD = b'\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2avc1mp41'
 NOW = datetime(2024, 5, 6, 9, 30)
+KEYRING = envelope.Keyring({'kupload': bytes(range(32))})
+
+
+def plaintext(path):
+    "Return the decrypted bytes of the envelope at path"
+    with envelope.open_decrypted(KEYRING, path) as reader:
+        return reader.read()
+
+
+def windows(data, size=64):
+    "The windows of data at every size bytes, to look for in files"
+    return {data[i:i + size] for i in range(0, len(data) - size + 1, size)}
+
+
+def leaks(directory, data, size=64):
+    "Return the files under directory holding a window of data"
+    found = []
+    pieces = windows(data, size)
+    for path in Path(directory).rglob('*'):
+        if path.is_file():
+            content = path.read_bytes()
+            if any(piece in content for piece in pieces):
+                found.append(path)
+    return found
 
 
 def video_bytes(size, seed=0):
@@ -174,7 +199,8 @@ class UploadStoreTestCase(unittest.TestCase):
         self.addCleanup(directory.cleanup)
         self.tmp = Path(directory.name)
         self.root = self.tmp / 'uploads'
-        self.store = UploadStore(self.root, max_size=1000, chunk_size=100)
+        self.store = UploadStore(self.root, max_size=1000, chunk_size=100,
+            keyring=KEYRING, unit=100)
 
     def assertUploadError(self, code, status, function, *args, **kwargs):
         with self.assertRaises(UploadError) as context:
@@ -213,13 +239,19 @@ class UploadStoreTestCase(unittest.TestCase):
                 'missing': [[0, 250]],
                 'complete_ready': False,
                 'completed': False,
+                'verified': False,
+                'container': None,
                 'content_type': 'video/mp4',
                 'sha256': sha256(data),
                 'created_at': '2024-05-06T09:30:00',
                 })
         self.assertEqual(self.store.state('session-1'), state)
         part = self.root / 'session-1' / 'data.part'
-        self.assertEqual(part.stat().st_size, 250)
+        # the envelope: its header then room for 3 sealed chunks
+        self.assertEqual(part.stat().st_size,
+            envelope.encrypted_size(250, 100))
+        self.assertEqual(
+            envelope.read_header(part)[:3], (1, 100, 250))
         meta = json.loads((self.root / 'session-1' / 'meta.json').read_text())
         self.assertEqual(meta['received'], [])
         self.assertEqual(meta['total_size'], 250)
@@ -307,25 +339,44 @@ class UploadStoreTestCase(unittest.TestCase):
         self.assertEqual(state['received_bytes'], 950)
         self.assertFalse(state['completed'])
 
-        path = self.store.complete('session-1')
-        self.assertEqual(path.read_bytes(), data)
-        self.assertTrue(self.store.state('session-1')['completed'])
-        self.assertEqual(self.store.complete('session-1'), path)
-        self.assertEqual(path.read_bytes(), data)
+        state = self.store.complete('session-1')
+        self.assertTrue(state['completed'])
+        self.assertFalse(state['verified'])
+        self.assertEqual(self.store.complete('session-1'), state)
+        state = self.store.verify('session-1')
+        self.assertEqual((state['verified'], state['container']),
+            (True, 'mp4'))
+        self.assertEqual(self.store.verify('session-1'), state)
+        dest = self.tmp / 'out.enc'
+        self.store.take('session-1', dest)
+        self.assertEqual(plaintext(dest), data)
+
+    def taken(self, session_id='session-1'):
+        "Complete, verify and take a session; return its plaintext"
+        self.store.complete(session_id)
+        self.store.verify(session_id)
+        dest = self.tmp / ('%s.enc' % session_id)
+        self.store.take(session_id, dest)
+        return plaintext(dest)
 
     def test_resend_chunk(self):
-        "A chunk sent twice is stored once"
+        "A chunk sent twice is stored once, never sealed twice"
         data = video_bytes(300, seed=2)
         self.create(data)
         self.write(data, 0, 100)
-        state = self.write(data, 0, 100)
+        part = self.root / 'session-1' / 'data.part'
+        sealed = part.read_bytes()
+        # other bytes for a received unit: left as they were
+        state = self.store.write_chunk(
+            'session-1', 0, io.BytesIO(MP4_HEAD + bytes(76)), 100)
+        self.assertEqual(part.read_bytes(), sealed)
         self.assertEqual(state['received'], [[0, 100]])
         self.assertEqual(state['received_bytes'], 100)
         self.write(data, 200, 100)
-        self.write(data, 50, 100)
-        state = self.write(data, 150, 100)
+        self.write(data, 200, 100)
+        state = self.write(data, 100, 100)
         self.assertEqual(state['received'], [[0, 300]])
-        self.assertEqual(self.store.complete('session-1').read_bytes(), data)
+        self.assertEqual(self.taken(), data)
 
     def test_short_reads(self):
         "A stream returning few bytes per read is read to the end"
@@ -334,16 +385,52 @@ class UploadStoreTestCase(unittest.TestCase):
         state = self.store.write_chunk(
             'session-1', 0, ShortReadStream(data, 7), 100)
         self.assertEqual(state['received'], [[0, 100]])
-        self.assertEqual(self.store.complete('session-1').read_bytes(), data)
+        self.assertEqual(self.taken(), data)
 
     def test_longer_stream(self):
         "Bytes after the chunk length are not written"
-        data = video_bytes(200, seed=4)
+        data = video_bytes(150, seed=4)
         self.create(data)
         self.store.write_chunk('session-1', 100, io.BytesIO(b'\xff' * 150), 50)
         self.write(data, 0, 100)
-        part = self.root / 'session-1' / 'data.part'
-        self.assertEqual(part.read_bytes()[150:], bytes(50))
+        self.store.complete('session-1')
+        self.assertUploadError('checksum_mismatch', 422, self.store.verify,
+            'session-1')
+
+    def test_alignment(self):
+        "A chunk must start at a unit and be whole units or end the file"
+        data = video_bytes(250)
+        self.create(data)
+        for offset, length in [(50, 100), (0, 50), (100, 50), (150, 100)]:
+            with self.subTest(offset=offset, length=length):
+                error = self.assertUploadError(
+                    'chunk_alignment', 400, self.write, data, offset, length)
+                self.assertEqual(error.params, {'unit': 100})
+        self.assertEqual(self.store.state('session-1')['received'], [])
+        self.assertEqual(self.write(data, 200, 50)['received'], [[200, 250]])
+
+    def test_chunk_size_rounded(self):
+        "The largest chunk is rounded down to whole units"
+        store = UploadStore(self.root, max_size=1000, chunk_size=250,
+            keyring=KEYRING, unit=100)
+        self.assertEqual(store.chunk_size, 200)
+        store = UploadStore(self.root, max_size=1000, chunk_size=50,
+            keyring=KEYRING, unit=100)
+        self.assertEqual(store.chunk_size, 100)
+
+    def test_never_plaintext(self):
+        "No stored file ever holds the plaintext, at any step"
+        data = video_bytes(1000, seed=12)
+        self.store = UploadStore(self.root, max_size=1000, chunk_size=200,
+            keyring=KEYRING, unit=100)
+        self.create(data)
+        for offset in [400, 0, 800, 200, 600]:
+            self.write(data, offset, 200)
+            self.assertEqual(leaks(self.tmp, data), [])
+        self.store.complete('session-1')
+        self.assertEqual(leaks(self.tmp, data), [])
+        self.assertEqual(self.taken(), data)
+        self.assertEqual(leaks(self.tmp, data), [])
 
     def test_interrupted_chunk(self):
         "A stream ending early records nothing"
@@ -400,7 +487,8 @@ class UploadStoreTestCase(unittest.TestCase):
             'session-1', 0, io.BytesIO(png), 100)
         self.assertEqual(self.store.state('session-1'), before)
         part = self.root / 'session-1' / 'data.part'
-        self.assertEqual(part.read_bytes(), bytes(200))
+        self.assertEqual(part.read_bytes()[envelope.HEADER_SIZE:],
+            bytes(envelope.encrypted_size(200, 100) - envelope.HEADER_SIZE))
         # Only the first chunk is sniffed.
         state = self.store.write_chunk(
             'session-1', 100, io.BytesIO(png), 100)
@@ -412,6 +500,7 @@ class UploadStoreTestCase(unittest.TestCase):
                 (self.store.state, ()),
                 (self.store.write_chunk, (0, io.BytesIO(MP4_HEAD), 24)),
                 (self.store.complete, ()),
+                (self.store.verify, ()),
                 (self.store.take, (self.tmp / 'out.mp4',)),
                 ]:
             with self.subTest(function=function.__name__):
@@ -431,28 +520,30 @@ class UploadStoreTestCase(unittest.TestCase):
 
     def test_writer_overtaken_by_complete(self):
         "A chunk being written when the session completes is stopped"
-        store = UploadStore(self.root, max_size=4 * MiB, chunk_size=2 * MiB)
+        store = UploadStore(self.root, max_size=4 * MiB, chunk_size=2 * MiB,
+            keyring=KEYRING)
         data = video_bytes(4 * MiB, seed=6)
         store.create('session-1', len(data), sha256(data), 'video/mp4', NOW)
-        for offset in [0, 2 * MiB]:
-            store.write_chunk(
-                'session-1', offset,
-                io.BytesIO(data[offset:offset + 2 * MiB]), 2 * MiB)
-        paths = []
+        store.write_chunk('session-1', 0, io.BytesIO(data[:2 * MiB]),
+            2 * MiB)
+        states = []
 
         def blocks():
-            # The client resends a chunk while another request completes
-            # the session between two of its blocks.
+            # While a request sends the last chunk, a retry of it is
+            # written in full and another request completes the session
+            # between two of the first request's blocks.
             yield data[2 * MiB:3 * MiB]
-            paths.append(store.complete('session-1'))
-            yield b'\xff' * BLOCK_SIZE
+            store.write_chunk('session-1', 2 * MiB,
+                io.BytesIO(data[2 * MiB:]), 2 * MiB)
+            states.append(store.complete('session-1'))
+            yield data[3 * MiB:]
 
         self.assertUploadError(
             'session_completed', 409, store.write_chunk,
             'session-1', 2 * MiB, GeneratorStream(blocks()), 2 * MiB)
-        self.assertEqual(len(paths), 1)
-        self.assertEqual(paths[0].read_bytes(), data)
-        self.assertTrue(store.state('session-1')['completed'])
+        self.assertEqual(len(states), 1)
+        self.assertTrue(states[0]['completed'])
+        self.assertTrue(store.verify('session-1')['verified'])
 
     def test_checksum_mismatch(self):
         "A file not matching its digest is deleted"
@@ -460,8 +551,9 @@ class UploadStoreTestCase(unittest.TestCase):
         self.store.create('session-1', 200, 'b' * 64, 'video/mp4', NOW)
         self.write(data, 0, 100)
         self.write(data, 100, 100)
+        self.store.complete('session-1')
         error = self.assertUploadError(
-            'checksum_mismatch', 422, self.store.complete, 'session-1')
+            'checksum_mismatch', 422, self.store.verify, 'session-1')
         self.assertEqual(
             error.params, {'expected': 'b' * 64, 'actual': sha256(data)})
         self.assertUploadError(
@@ -470,15 +562,40 @@ class UploadStoreTestCase(unittest.TestCase):
         # The client may start again with the same id.
         self.create(data)
 
-    def test_complete_not_video(self):
-        "A file whose head is no longer a video is deleted on completion"
+    def test_verify_damaged(self):
+        "A stored chunk that fails its authentication is deleted"
         data = video_bytes(100)
         self.create(data)
         self.write(data, 0, 100)
-        with open(self.root / 'session-1' / 'data.part', 'r+b') as file:
+        self.store.complete('session-1')
+        with open(self.root / 'session-1' / 'data', 'r+b') as file:
+            file.seek(envelope.HEADER_SIZE + 10)
             file.write(b'garbage!')
+        error = self.assertUploadError(
+            'damaged', 422, self.store.verify, 'session-1')
+        self.assertEqual(error.params, {'reason': 'tampered'})
+        self.assertEqual(list(self.root.iterdir()), [])
+
+    def test_verify_not_completed(self):
+        "Verifying needs a completed session"
+        data = video_bytes(100)
+        self.create(data)
+        self.write(data, 0, 100)
         self.assertUploadError(
-            'not_video', 415, self.store.complete, 'session-1')
+            'not_completed', 409, self.store.verify, 'session-1')
+
+    def test_old_format_removed(self):
+        "A session of the plaintext format is unknown and cleaned at once"
+        data = video_bytes(100)
+        self.create(data)
+        meta_path = self.root / 'session-1' / 'meta.json'
+        meta = json.loads(meta_path.read_text())
+        meta['version'] = 1
+        meta_path.write_text(json.dumps(meta))
+        self.assertUploadError(
+            'session_unknown', 404, self.store.state, 'session-1')
+        self.assertEqual(self.store.clean(NOW, timedelta(hours=24)),
+            ['session-1'])
         self.assertEqual(list(self.root.iterdir()), [])
 
     def test_complete_incomplete(self):
@@ -504,9 +621,13 @@ class UploadStoreTestCase(unittest.TestCase):
             self.tmp / 'out.mp4')
         self.write(data, 100, 50)
         self.store.complete('session-1')
+        self.assertUploadError(
+            'not_completed', 409, self.store.take, 'session-1',
+            self.tmp / 'out.mp4')
+        self.store.verify('session-1')
         dest = self.tmp / 'storage' / 'ab' / 'recording.mp4'
         self.assertEqual(self.store.take('session-1', dest), dest)
-        self.assertEqual(dest.read_bytes(), data)
+        self.assertEqual(plaintext(dest), data)
         self.assertEqual(list(self.root.iterdir()), [])
         self.assertUploadError(
             'session_unknown', 404, self.store.take, 'session-1', dest)
@@ -516,7 +637,9 @@ class UploadStoreTestCase(unittest.TestCase):
         data = video_bytes(100, seed=9)
         self.create(data)
         self.write(data, 0, 100)
-        source = self.store.complete('session-1')
+        self.store.complete('session-1')
+        self.store.verify('session-1')
+        source = self.root / 'session-1' / 'data'
         replace = os.replace
 
         def cross_device(src, dst):
@@ -527,7 +650,7 @@ class UploadStoreTestCase(unittest.TestCase):
         dest = self.tmp / 'storage' / 'recording.mp4'
         with mock.patch.object(upload.os, 'replace', cross_device):
             self.store.take('session-1', str(dest))
-        self.assertEqual(dest.read_bytes(), data)
+        self.assertEqual(plaintext(dest), data)
         self.assertEqual(os.listdir(dest.parent), ['recording.mp4'])
         self.assertEqual(list(self.root.iterdir()), [])
 
@@ -579,8 +702,8 @@ class UploadStoreTestCase(unittest.TestCase):
 
     def test_too_fragmented(self):
         "The number of disjoint ranges is bounded"
-        store = UploadStore(
-            self.root, max_size=1000, chunk_size=100, max_ranges=2)
+        store = UploadStore(self.root, max_size=1000, chunk_size=100,
+            keyring=KEYRING, unit=10, max_ranges=2)
         data = video_bytes(500)
         store.create('session-1', 500, sha256(data), 'video/mp4', NOW)
         for offset in [100, 300]:
@@ -598,7 +721,8 @@ class UploadStoreTestCase(unittest.TestCase):
 
     def test_concurrent_writers(self):
         "Chunks of one session may be written at the same time"
-        store = UploadStore(self.root, max_size=64 * MiB, chunk_size=4 * MiB)
+        store = UploadStore(self.root, max_size=64 * MiB, chunk_size=4 * MiB,
+            keyring=KEYRING)
         data = video_bytes(8 * MiB, seed=10)
         store.create('session-1', len(data), sha256(data), 'video/mp4', NOW)
         barrier = threading.Barrier(2)
@@ -624,13 +748,15 @@ class UploadStoreTestCase(unittest.TestCase):
         self.assertEqual(errors, [])
         self.assertEqual(
             store.state('session-1')['received'], [[0, len(data)]])
-        self.assertEqual(store.complete('session-1').read_bytes(), data)
+        store.complete('session-1')
+        self.assertTrue(store.verify('session-1')['verified'])
 
     def test_flat_memory(self):
         "Memory does not grow with the size of the file or of the chunks"
         total, chunk_size = 64 * MiB, 8 * MiB
         store = UploadStore(
-            self.root, max_size=total, chunk_size=chunk_size)
+            self.root, max_size=total, chunk_size=chunk_size,
+            keyring=KEYRING)
         pattern = random.Random(11).randbytes(MiB)
         digest = hashlib.sha256()
         for block in pattern_blocks(pattern, 0, total):
@@ -646,10 +772,10 @@ class UploadStoreTestCase(unittest.TestCase):
                     GeneratorStream(
                         pattern_blocks(pattern, offset, chunk_size)),
                     chunk_size)
-            path = store.complete('big-session')
+            store.complete('big-session')
+            state = store.verify('big-session')
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-        self.assertTrue(state['complete_ready'])
-        self.assertEqual(path.stat().st_size, total)
+        self.assertTrue(state['verified'])
         self.assertLess(peak, 12 * MiB)

@@ -16,6 +16,10 @@ import { Uploader } from './uploader.js';
 const DARK = 40; // mean luma under which the picture is too dark
 const SILENT = 0.02; // level under which the microphone is taken as silent
 const POLL_MS = 3000;
+// A session fits the 5 MB recording up to LIMIT_MINUTES (the server's
+// media.MAX_SESSION_SECONDS); from WARN_MINUTES the salesperson is told so.
+const WARN_MINUTES = 60;
+const LIMIT_MINUTES = 120;
 // What is not state: the camera's stream, shared by the preflight check and
 // the recorder.
 const devices = { camera: null };
@@ -218,6 +222,8 @@ class Home extends Base {
             item.error = recording.error;
             item.retry = () => app.retryProcessing(recording);
             item.retryLabel = this.tr('Retry');
+        } else if (recording.status === 'verifying') {
+            item.label = this.tr('Verifying');
         } else if (recording.status === 'uploaded') {
             item.label = this.tr('Held back');
             item.retry = () => app.retryProcessing(recording);
@@ -443,6 +449,7 @@ class Recorder extends Base {
     </div>
     <aside class="script card">
         <p class="error" t-if="state.error" t-esc="state.error"/>
+        <p class="error long-session" t-if="longSession" t-esc="longSession"/>
         <t t-if="nodes.length">
             <t t-if="node">
                 <div class="node-head">
@@ -495,6 +502,21 @@ class Recorder extends Base {
     get elapsed() {
         const now = this.state.now; // read first: the clock renders the screen
         return this.startedAt ? formatDuration((now - this.startedAt) / 1000) : '00:00';
+    }
+
+    get longSession() {
+        const now = this.state.now;
+        if (!this.startedAt) return '';
+        const minutes = Math.floor((now - this.startedAt) / 60000);
+        if (minutes >= LIMIT_MINUTES) {
+            return this.tr('The session has passed the {limit}-minute limit: it cannot be kept. Stop now and record the rest in a new session.',
+                { limit: LIMIT_MINUTES });
+        }
+        if (minutes >= WARN_MINUTES) {
+            return this.tr('The session has lasted {minutes} minutes: a session may last at most {limit} minutes, {left} more. Long sessions are kept at a lower picture quality.',
+                { minutes, limit: LIMIT_MINUTES, left: LIMIT_MINUTES - minutes });
+        }
+        return '';
     }
 
     get waitSeconds() {
@@ -696,7 +718,16 @@ class App {
             for (const local of this.state.local.filter((item) => item.recordingId)) {
                 const recording = await this.api.call('GET', `/recordings/${local.recordingId}`);
                 this.state.recordings[recording.id] = recording;
-                if (['ready', 'failed'].includes(recording.status)) {
+                if (local.verifying && recording.status === 'failed' && !recording.duration) {
+                    // the server refused what it received: send it again
+                    await store.putRecording({ ...toRaw(local), status: 'error', error: recording.error,
+                        uploadId: null, recordingId: null, verifying: false });
+                } else if (local.verifying && recording.status !== 'verifying') {
+                    // checked by the server: the device's copy may go
+                    await store.dropMedia(local.key);
+                    await store.putRecording({ ...toRaw(local), verifying: false });
+                }
+                if (['ready', 'failed'].includes(recording.status) && !local.verifying) {
                     // the server's list shows it from now on
                     await store.dropMedia(local.key, false);
                 }

@@ -24,6 +24,7 @@ const ZH = {
     'Waiting': '等待上传',
     'Uploading {percent}%': '上传中 {percent}%',
     'Processing': '压缩处理中',
+    'Verifying': '校验中',
     'Ready, {size}': '已完成，{size}',
     'Failed': '失败',
     'Retry': '重试',
@@ -82,6 +83,8 @@ const ZH = {
     'Ticket {number}': '投保单 {number}',
     'The recording could not be saved on this device: {reason}': '录像无法保存在本设备上：{reason}',
     'Saved': '已保存',
+    'The session has lasted {minutes} minutes: a session may last at most {limit} minutes, {left} more. Long sessions are kept at a lower picture quality.': '本次录制已进行 {minutes} 分钟：单次录制最长 {limit} 分钟，还剩 {left} 分钟。长时间录制的画质会降低。',
+    'The session has passed the {limit}-minute limit: it cannot be kept. Stop now and record the rest in a new session.': '本次录制已超过 {limit} 分钟上限，无法保存。请立即结束，其余内容另行录制。',
 };
 
 const LANGUAGES = { zh: ZH };

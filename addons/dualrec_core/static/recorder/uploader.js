@@ -130,14 +130,17 @@ export class Uploader {
                 }
             }
             const completed = await this.api.call('POST', `/uploads/${recording.uploadId}/complete`);
-            state = { recording: completed.recording.id };
+            state = { recording: completed.recording.id, state: completed.state };
         }
-        // the server has it, checked: the device's copy may go
+        const verifying = state.state === 'verifying';
         await this.update(recording, {
             status: 'sent', recordingId: state.recording, error: null, sentAt: new Date().toISOString(),
+            verifying,
         });
         delete this.progress[recording.key];
-        await store.dropMedia(recording.key);
+        // the server has it, checked: the device's copy may go; while the
+        // server checks it, the app keeps it (App.refresh drops it)
+        if (!verifying) await store.dropMedia(recording.key);
     }
 
     setProgress(recording, bytes) {
