@@ -195,8 +195,9 @@ class MediaPipelineTestCase(unittest.TestCase):
         data[len(data) // 2] ^= 0x01
         stored.write_bytes(bytes(data))
 
+        # as the player asks (the reviewer has no export right)
         response = self.call('GET', f"/recordings/{recording['id']}/media",
-            'reviewer')
+            'reviewer', headers={'Range': 'bytes=0-'})
         self.assertEqual(response.status_code, 409)
         self.assertEqual(response.json()['code'], 'not_playable')
         recording = self.call('GET', f"/recordings/{recording['id']}",
@@ -417,7 +418,7 @@ class MediaPipelineTestCase(unittest.TestCase):
         self.assertEqual(data['compressed_sha256'],
             recording['compressed_sha256'])
         response = self.call('GET', f"/recordings/{recording['id']}/media",
-            'sales')
+            'sales', headers={'Range': 'bytes=0-'})
         self.assertEqual(response.status_code, 409)
         disposals = sql(self.server, "SELECT COUNT(*) FROM dualrec_audit_log "
             "WHERE action = 'dispose' AND record_id = ?",

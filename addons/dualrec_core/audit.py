@@ -696,13 +696,3 @@ class ModelButtonGroup(AuditMixin, metaclass=PoolMeta):
 
 class ModelButtonRule(AuditMixin, metaclass=PoolMeta):
     __name__ = 'ir.model.button.rule'
-
-
-class Cron(metaclass=PoolMeta):
-    __name__ = 'ir.cron'
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls.method.selection.append(
-            ('dualrec.audit.log|seal_cron', "Seal the Audit Log"))

@@ -44,6 +44,8 @@ class Cron(metaclass=PoolMeta):
         cls.method.selection.append(
             ('dualrec.upload|clean_expired', "Clean Expired Uploads"))
         cls.method.selection.append(
+            ('dualrec.audit.log|seal_cron', "Seal the Audit Log"))
+        cls.method.selection.append(
             ('dualrec.recording|requeue_stalled',
                 "Process Again Stalled Recordings"))
         cls.method.selection.append(

@@ -128,9 +128,6 @@ class UploadSession(ModelSQL, ModelView):
         "Open an upload for ticket; the caller checked that he may write it."
         pool = Pool()
         AuditLog = pool.get('dualrec.audit.log')
-        # take the audit chain first: a retried transaction must not have
-        # touched the disk yet
-        AuditLog.lock()
         if ticket.state not in {'draft', 'recorded', 'rejected'}:
             raise UploadSessionError(gettext(
                     'dualrec_core.msg_upload_ticket_state',
@@ -177,7 +174,6 @@ class UploadSession(ModelSQL, ModelView):
         if state in {'verifying', 'completed'}:
             # a parallel call completed it meanwhile
             return Recording(recording)
-        AuditLog.lock()
         if state != 'open':
             raise UploadSessionError(gettext(
                     'dualrec_core.msg_upload_session_closed'),
