@@ -129,6 +129,10 @@ class AuditLog(AppendOnlyMixin, ModelSQL, ModelView):
         cls._sql_indexes.update({
                 Index(t, (t.seq, Index.Range())),
                 Index(t, (t.id, Index.Range()), where=t.sealed == False),
+                # the personal-data search limit counts a user's recent
+                # searches here
+                Index(t, (t.user, Index.Equality()),
+                    (t.action, Index.Equality()), (t.date, Index.Range())),
                 })
         cls._order = [('id', 'DESC')]
 
@@ -292,17 +296,6 @@ class AuditLog(AppendOnlyMixin, ModelSQL, ModelView):
                 cursor.execute(*table.insert(columns, [row]))
                 ids.append(database.lastid(cursor))
         return ids
-
-    @classmethod
-    def lock(cls, records=None):
-        """Lock records; without records, nothing any more.
-
-        Writers used to lock the whole log to chain their entries; the
-        sealer chains them now, so a writer has nothing to wait for.  Kept
-        for the callers of that time.
-        """
-        if records is not None:
-            return super().lock(records)
 
     @classmethod
     def _take_seal_lock(cls):

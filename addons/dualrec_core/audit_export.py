@@ -12,8 +12,9 @@ database.
 """
 import argparse
 import json
-import os
 import sys
+
+from .cli import open_pool, reexec_for_backend
 
 
 def parse_arguments(args=None):
@@ -29,15 +30,9 @@ def parse_arguments(args=None):
 
 
 def export(options):
-    from trytond import config
-    from trytond.pool import Pool
     from trytond.transaction import Transaction
 
-    config.update_etc(options.configfile)
-    Pool.start()
-    pool = Pool(options.database)
-    with Transaction().start(options.database, 0, readonly=True):
-        pool.init()
+    pool = open_pool(options.configfile, options.database)
     with Transaction().start(options.database, 0) as transaction:
         AuditLog = pool.get('dualrec.audit.log')
         AuditLog.seal()
@@ -55,23 +50,9 @@ def export(options):
     return data
 
 
-def _reexec_for_backend(options, args):
-    "Start again with the database URI of the configuration (see worker)."
-    from urllib.parse import urlparse
-
-    from trytond import backend, config
-    config.update_etc(options.configfile)
-    uri = config.get('database', 'uri', default='')
-    if (backend.name != urlparse(uri).scheme
-            and os.environ.get('TRYTOND_DATABASE_URI') != uri):
-        os.environ['TRYTOND_DATABASE_URI'] = uri
-        os.execv(sys.executable, [sys.executable, '-m', __spec__.name,
-                *(sys.argv[1:] if args is None else args)])
-
-
 def main(args=None):
     options = parse_arguments(args)
-    _reexec_for_backend(options, args)
+    reexec_for_backend(options.configfile, __spec__.name, args)
     export(options)
 
 

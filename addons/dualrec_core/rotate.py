@@ -14,6 +14,8 @@ import argparse
 import json
 import sys
 
+from .cli import open_pool, reexec_for_backend
+
 
 def main(args=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -21,15 +23,10 @@ def main(args=None):
     parser.add_argument('-d', '--database', required=True)
     options = parser.parse_args(args)
 
-    from trytond import config
-    config.update_etc(options.config)
-    from trytond.pool import Pool
+    reexec_for_backend(options.config, __spec__.name, args)
     from trytond.transaction import Transaction
 
-    Pool.start()
-    pool = Pool(options.database)
-    with Transaction().start(options.database, 0, readonly=True):
-        pool.init()
+    pool = open_pool(options.config, options.database)
     with Transaction().start(options.database, 0, readonly=True):
         Recording = pool.get('dualrec.recording')
         ids = [r.id for r in Recording.to_rotate()]

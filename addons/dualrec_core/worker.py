@@ -24,10 +24,10 @@ task of a killed trytond-worker is never taken again by the next one.
 import argparse
 import datetime as dt
 import logging
-import os
 import signal
-import sys
 import time
+
+from .cli import open_pool, reexec_for_backend
 
 logger = logging.getLogger(__name__)
 
@@ -99,19 +99,12 @@ def _take(pool, database):
 
 
 def work(options):
-    from trytond import config
-    from trytond.pool import Pool
-    from trytond.transaction import Transaction
     from trytond.worker import run_task
 
-    config.update_etc(options.configfile)
     logging.basicConfig(
         level=logging.INFO if options.verbose else logging.WARNING,
         format='%(process)d %(asctime)s %(levelname)s %(name)s %(message)s')
-    Pool.start()
-    pool = Pool(options.database)
-    with Transaction().start(options.database, 0, readonly=True):
-        pool.init()
+    pool = open_pool(options.configfile, options.database)
     _clean_work(pool, options.database)
     _release_interrupted(pool, options.database)
     if options.release:
@@ -130,28 +123,9 @@ def work(options):
         time.sleep(options.interval)
 
 
-def _reexec_for_backend(options, args):
-    """Start again with the database URI in the environment when trytond's
-    backend was chosen before the configuration was read.
-
-    ``python -m`` imports this module's package, hence trytond.backend,
-    which picks its backend from the URI it finds at import time: the
-    default one (SQLite), not the one of the configuration files."""
-    from urllib.parse import urlparse
-
-    from trytond import backend, config
-    config.update_etc(options.configfile)
-    uri = config.get('database', 'uri', default='')
-    if (backend.name != urlparse(uri).scheme
-            and os.environ.get('TRYTOND_DATABASE_URI') != uri):
-        os.environ['TRYTOND_DATABASE_URI'] = uri
-        os.execv(sys.executable, [sys.executable, '-m', __spec__.name,
-                *(sys.argv[1:] if args is None else args)])
-
-
 def main(args=None):
     options = parse_arguments(args)
-    _reexec_for_backend(options, args)
+    reexec_for_backend(options.configfile, __spec__.name, args)
     try:
         work(options)
     except KeyboardInterrupt:

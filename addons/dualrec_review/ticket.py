@@ -84,6 +84,9 @@ class Ticket(metaclass=PoolMeta):
     def reopen(cls, tickets):
         # corrected after its approval: pending again, not completed
         super().reopen(tickets)
+        # the transition moves only the approved ones
+        tickets = [t for t in cls.browse([t.id for t in tickets])
+            if t.state == 'pending']
         with without_check_access():
             cls.write(tickets, {
                     'pending_since': dt.datetime.now(),

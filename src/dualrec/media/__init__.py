@@ -81,8 +81,8 @@ BUDGET_SAFETY = 0.01
 INTERMEDIATE_MAX_PIXELS = 1_000_000
 # Continuity (probe): a step between two packets of a stream of more than
 # JUMP_SECONDS (and JUMP_STEPS usual steps) is a timestamp jump, one back
-# by more than BACKWARD_SECONDS a backward step; at most
-# MAX_DISCONTINUITIES are listed (all counted).
+# by more than BACKWARD_SECONDS a backward step; the MAX_DISCONTINUITIES
+# most severe are listed (all counted).
 JUMP_SECONDS = 0.5
 JUMP_STEPS = 4
 BACKWARD_SECONDS = 0.05
@@ -719,11 +719,14 @@ class _Continuity:
             for _, step in self.steps.get(kind, ()))
 
     def found(self, start):
-        "The first MAX_DISCONTINUITIES Discontinuity, positions from start"
+        """The MAX_DISCONTINUITIES most severe Discontinuity (backward steps,
+        then the longest jumps) in file order, positions from start"""
         start = 0.0 if not math.isfinite(start) else start
+        severe = sorted(self._breaks(),
+            key=lambda b: (b[1] != 'backward', -abs(b[3])))
         return tuple(Discontinuity(kind, what, position - start, seconds)
-            for (kind, what, position, seconds), _ in zip(
-                self._breaks(), range(MAX_DISCONTINUITIES)))
+            for kind, what, position, seconds in sorted(
+                severe[:MAX_DISCONTINUITIES], key=lambda b: b[2]))
 
 
 def stream_bytes(path):

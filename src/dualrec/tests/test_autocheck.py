@@ -527,6 +527,15 @@ class ContinuityTestCase(unittest.TestCase):
         result = self.check(source_probe([jump], count=80))
         self.assertEqual(result.details['unlisted'], 79)
         self.assertEqual(result.value, 2)
+        # the probe lists the most severe: when its smallest listed jump is
+        # harmless, so are the unlisted stutters
+        short = media.Discontinuity('video', 'jump', 4.0, 0.6)
+        result = self.check(source_probe([jump, short], count=80))
+        self.assertEqual(result.details['unlisted'], 78)
+        self.assertEqual(result.value, 1)
+        self.assertEqual(result.result, 'fail')
+        result = self.check(source_probe([short], count=80))
+        self.assertEqual(result.result, 'pass')
 
     def test_sound_and_picture(self):
         "Sound and picture of different lengths fail"

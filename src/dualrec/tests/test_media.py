@@ -803,3 +803,28 @@ class MediaTestCase(unittest.TestCase):
                 with open(first, 'rb') as a, open(second, 'rb') as b:
                     self.assertEqual(a.read(), b.read())
 
+
+
+class ContinuityListTestCase(unittest.TestCase):
+    "Test which breaks the probe lists when there are too many"
+
+    def test_most_severe_listed(self):
+        "Past MAX_DISCONTINUITIES the largest breaks are listed, in order"
+        from dualrec.media import MAX_DISCONTINUITIES, _Continuity
+        continuity = _Continuity()
+        dts = 0.0
+        # many 0.6 s stutters of a 30 fps stream, then one 40 s jump
+        for index in range(MAX_DISCONTINUITIES + 20):
+            for _ in range(30):
+                dts += 1 / 30
+                continuity.step('video', dts)
+            dts += 0.6
+            continuity.step('video', dts)
+        dts += 40
+        continuity.step('video', dts)
+        found = continuity.found(0.0)
+        self.assertEqual(continuity.count, MAX_DISCONTINUITIES + 21)
+        self.assertEqual(len(found), MAX_DISCONTINUITIES)
+        self.assertAlmostEqual(max(f.seconds for f in found), 40, places=1)
+        positions = [f.position for f in found]
+        self.assertEqual(positions, sorted(positions))
