@@ -58,6 +58,7 @@ _WRITING = contextvars.ContextVar('dualrec_audit_writing', default=False)
 # The key of the advisory lock that lets one sealer at a time run.
 SEAL_LOCK = 0x6475616c  # 'dual'
 SEAL_BATCH = 1000
+INSERT_BATCH = 500
 _MALFORMED = object()  # fields of a row that cannot be read: never hashes
 
 
@@ -285,14 +286,17 @@ class AuditLog(AppendOnlyMixin, ModelSQL, ModelView):
         columns = [table.create_uid, table.create_date,
             *[getattr(table, n) for n in names]]
         now = dt.datetime.now()
+        rows = [[0, now, *[cls._fields[n].sql_format(values.get(n))
+                    for n in names]] for values in vlist]
         ids = []
-        for values in vlist:
-            row = [0, now, *[cls._fields[n].sql_format(values.get(n))
-                    for n in names]]
-            if database.has_returning():
-                cursor.execute(*table.insert(columns, [row], [table.id]))
-                ids.append(cursor.fetchone()[0])
-            else:
+        if database.has_returning() and database.has_multirow_insert():
+            # one statement per batch: a bulk import logs thousands
+            for i in range(0, len(rows), INSERT_BATCH):
+                cursor.execute(*table.insert(
+                        columns, rows[i:i + INSERT_BATCH], [table.id]))
+                ids.extend(sorted(r[0] for r in cursor))
+        else:
+            for row in rows:
                 cursor.execute(*table.insert(columns, [row]))
                 ids.append(database.lastid(cursor))
         return ids
