@@ -68,6 +68,7 @@ cat <<MSG
     qc        质检员 / QC inspector       (广东分公司)
     manager   经理 / manager              (广东分公司)
     finance   财务 / finance              (广东分公司)
+    orders    订单专员 / order center     (all branches)
 
 MSG
 # The server, the queue worker (the media pipeline never runs in a web

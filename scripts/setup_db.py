@@ -168,6 +168,12 @@ def main():
             if not demo.loaded():
                 print("==> loading the demo data", file=sys.stderr)
                 demo.load(password=args.admin_password)
+            # the order center's, on the demo company of dualrec_core
+            from trytond.modules.dualrec_orders import demo as orders_demo
+            if not orders_demo.loaded():
+                print("==> loading the order center demo data",
+                    file=sys.stderr)
+                orders_demo.load(password=args.admin_password)
         stamp.write_text(current)
     elif stamp.read_text() != current:
         print(f"==> updating the modules of '{args.database}'",

@@ -17,12 +17,16 @@ from werkzeug.exceptions import ClientDisconnected
 
 from trytond.exceptions import UserError, UserWarning
 from trytond.i18n import gettext
+from trytond.model import Model
 from trytond.model.exceptions import AccessError
+from trytond.pool import Pool
 from trytond.protocols.wrappers import (
     Response, set_max_request_size, with_pool, with_transaction)
 from trytond.backend import DatabaseOperationalError
 from trytond.transaction import Transaction, TransactionError
 from trytond.wsgi import app
+
+from dualrec.errors import CodedError
 
 from .exceptions import UploadSessionError
 
@@ -92,6 +96,83 @@ def authenticate(request, pool):
         gettext('dualrec_core.msg_api_unauthorized'))
 
 
+def serve(request, pool, func, kwargs=None, authenticated=True):
+    """Answer request with func(request, pool, **kwargs) as every API call
+    is answered: as the bearer (unless not authenticated) with its
+    preferences, the access rights and record rules checked, in the
+    language of Accept-Language; a JSON-able result or (result, status) is
+    sent as JSON and an error as {code, message} with its status, its
+    transaction rolled back."""
+    kwargs = kwargs or {}
+    transaction = Transaction()
+    language = request_language(request)
+    try:
+        with transaction.set_context(
+                language=language or transaction.language,
+                _user_agent=request.headers.get('User-Agent')):
+            if not authenticated:
+                result = func(request, pool, **kwargs)
+            else:
+                user_id, token = authenticate(request, pool)
+                User = pool.get('res.user')
+                with transaction.set_user(user_id), \
+                        transaction.set_context(
+                            _dualrec_token=token.id if token else None):
+                    context = User.get_preferences(context_only=True)
+                    with transaction.set_context(
+                            context, _check_access=True):
+                        result = func(request, pool, **kwargs)
+        if isinstance(result, Response):
+            return result
+        status = 200
+        if isinstance(result, tuple):
+            result, status = result
+        return json_response(result, status)
+    except ApiError as error:
+        if not error.commit:
+            transaction.rollback()
+        return json_response({'code': error.code,
+                'message': error.message, **error.params},
+            error.status)
+    except UploadSessionError as error:
+        if error.code not in {'checksum_mismatch', 'not_video'}:
+            transaction.rollback()
+        params = {k: v for k, v in error.params.items()
+            if k not in {'code', 'message'}}
+        return json_response({'code': error.code,
+                'message': error.message, **params}, error.status)
+    except CodedError as error:
+        # the refusals of the framework-free code and of the addons' routes
+        transaction.rollback()
+        params = {k: v for k, v in error.params.items()
+            if k not in {'code', 'message'}}
+        return json_response({'code': error.code,
+                'message': error.message, **params}, error.status)
+    except AccessError as error:
+        transaction.rollback()
+        return json_response({'code': 'forbidden',
+                'message': error.message}, 403)
+    except (UserError, UserWarning) as error:
+        transaction.rollback()
+        return json_response({'code': 'invalid',
+                'message': error.message}, 400)
+    except (TransactionError, DatabaseOperationalError):
+        # with_transaction retries the call (e.g. to lock a table)
+        raise
+    except ClientDisconnected:
+        transaction.rollback()
+        return json_response({'code': 'chunk_truncated',
+                'message': gettext(
+                    'dualrec_core.msg_upload_chunk_truncated')},
+            400)
+    except Exception:
+        transaction.rollback()
+        logger.exception("API error on %s", request.path)
+        return json_response({'code': 'internal_error',
+                'message': gettext(
+                    'dualrec_core.msg_api_internal_error')}, 500)
+
+
 def endpoint(rule, methods, authenticated=True, readonly=None,
         max_size=None):
     """Register an API function(request, pool, **arguments).
@@ -103,67 +184,8 @@ def endpoint(rule, methods, authenticated=True, readonly=None,
     def decorator(func):
         @functools.wraps(func)
         def wrapper(request, pool, **kwargs):
-            transaction = Transaction()
-            language = request_language(request)
-            try:
-                with transaction.set_context(
-                        language=language or transaction.language,
-                        _user_agent=request.headers.get('User-Agent')):
-                    if not authenticated:
-                        result = func(request, pool, **kwargs)
-                    else:
-                        user_id, token = authenticate(request, pool)
-                        User = pool.get('res.user')
-                        with transaction.set_user(user_id), \
-                                transaction.set_context(
-                                    _dualrec_token=token.id if token
-                                    else None):
-                            context = User.get_preferences(context_only=True)
-                            with transaction.set_context(
-                                    context, _check_access=True):
-                                result = func(request, pool, **kwargs)
-                if isinstance(result, Response):
-                    return result
-                status = 200
-                if isinstance(result, tuple):
-                    result, status = result
-                return json_response(result, status)
-            except ApiError as error:
-                if not error.commit:
-                    transaction.rollback()
-                return json_response({'code': error.code,
-                        'message': error.message, **error.params},
-                    error.status)
-            except UploadSessionError as error:
-                if error.code not in {'checksum_mismatch', 'not_video'}:
-                    transaction.rollback()
-                params = {k: v for k, v in error.params.items()
-                    if k not in {'code', 'message'}}
-                return json_response({'code': error.code,
-                        'message': error.message, **params}, error.status)
-            except AccessError as error:
-                transaction.rollback()
-                return json_response({'code': 'forbidden',
-                        'message': error.message}, 403)
-            except (UserError, UserWarning) as error:
-                transaction.rollback()
-                return json_response({'code': 'invalid',
-                        'message': error.message}, 400)
-            except (TransactionError, DatabaseOperationalError):
-                # with_transaction retries the call (e.g. to lock a table)
-                raise
-            except ClientDisconnected:
-                transaction.rollback()
-                return json_response({'code': 'chunk_truncated',
-                        'message': gettext(
-                            'dualrec_core.msg_upload_chunk_truncated')},
-                    400)
-            except Exception:
-                transaction.rollback()
-                logger.exception("API error on %s", request.path)
-                return json_response({'code': 'internal_error',
-                        'message': gettext(
-                            'dualrec_core.msg_api_internal_error')}, 500)
+            return serve(request, pool, func, kwargs,
+                authenticated=authenticated)
 
         view = with_transaction(readonly=readonly)(wrapper)
         view = with_pool(view)
@@ -172,6 +194,32 @@ def endpoint(rule, methods, authenticated=True, readonly=None,
         app.route(PREFIX + rule, methods=methods)(view)
         return func
     return decorator
+
+
+class Api(Model):
+    """The JSON API machinery, for the routes of the other addons: they
+    reach it through the Pool (``Pool().get('dualrec.api')``) and answer
+    with ``serve`` exactly as the suite's own endpoints do."""
+    __string__ = "JSON API"
+    __name__ = 'dualrec.api'
+
+    @classmethod
+    def serve(cls, request, func, authenticated=True, **kwargs):
+        """Answer request with func(request, pool, **kwargs) as the bearer,
+        errors (ApiError, dualrec.errors.CodedError with its status, access
+        and user errors) as JSON {code, message}; see ``serve``."""
+        return serve(request, Pool(), func, kwargs,
+            authenticated=authenticated)
+
+    @classmethod
+    def body(cls, request):
+        "Return the JSON object of the request body (400 bad_json if not)."
+        return body(request)
+
+    @classmethod
+    def not_found(cls):
+        "Return the 404 not_found error to raise."
+        return not_found()
 
 
 def body(request):

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from sql import Select
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, DictSchemaMixin, Index, ModelSQL, ModelView, Unique,
@@ -22,6 +23,7 @@ from trytond.model.exceptions import AccessError
 from trytond.pool import Pool
 from trytond.pyson import Eval, PYSONDecoder
 from trytond.tools.domain_inversion import eval_domain
+from trytond.tools.timezone import get_tzinfo
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
@@ -36,6 +38,16 @@ STATES = [
     ('invoiced', "Invoiced"),
     ('settled', "Settled"),
     ('cancelled', "Cancelled"),
+    ]
+WEEKDAYS = [
+    (None, ''),
+    ('0', "Monday"),
+    ('1', "Tuesday"),
+    ('2', "Wednesday"),
+    ('3', "Thursday"),
+    ('4', "Friday"),
+    ('5', "Saturday"),
+    ('6', "Sunday"),
     ]
 DIRECTIONS = [
     ('receivable', "Receivable"),
@@ -244,6 +256,13 @@ class Order(ModelSQL, ModelView):
             help="The order has stayed in its state longer than the "
             "configured number of days."),
         'get_stuck', searcher='search_stuck')
+    use_hour = fields.Integer("Use Hour", readonly=True,
+        help="The hour of day (0-23) of the use time of the extension data, "
+        "in the company's timezone; kept for the usage habits analysis.")
+    use_weekday = fields.Selection(WEEKDAYS, "Use Weekday", readonly=True,
+        sort=False,
+        help="The weekday of the use time of the extension data, in the "
+        "company's timezone; kept for the usage habits analysis.")
 
     del _draft
 
@@ -403,6 +422,22 @@ class Order(ModelSQL, ModelView):
                     _dualrec_order_system=True):
                 cls.write(*to_write)
 
+    @classmethod
+    def _get_usage_values(cls, values):
+        """Return the use hour and weekday of the extension data of values
+        in the company's timezone (datetimes are stored in UTC, as all of
+        Tryton's); None when there is no use time."""
+        Company = Pool().get('company.company')
+        use_time = (values.get('extension') or {}).get('use_time')
+        if not isinstance(use_time, dt.datetime):
+            return {'use_hour': None, 'use_weekday': None}
+        company = values.get('company', Transaction().context.get('company'))
+        if company is not None and company >= 0 and Company(company).timezone:
+            use_time = use_time.replace(tzinfo=dt.timezone.utc).astimezone(
+                get_tzinfo(Company(company).timezone))
+        return {'use_hour': use_time.hour,
+            'use_weekday': str(use_time.weekday())}
+
     # -- creation -------------------------------------------------------------
 
     @classmethod
@@ -411,6 +446,8 @@ class Order(ModelSQL, ModelView):
         Configuration = pool.get('dualrec.order.configuration')
         Line = pool.get('dualrec.order.line')
         values = super().preprocess_values(mode, values)
+        if 'extension' in values:
+            values.update(cls._get_usage_values(values))
         if mode == 'create':
             if not values.get('number'):
                 values['number'] = Configuration(1).get_order_sequence(
@@ -419,6 +456,7 @@ class Order(ModelSQL, ModelView):
             values.setdefault('state_since', cls.now())
             lines = cls._lines_of(values)
             if lines is not None:
+                lines = cls._complete(values, lines)
                 splits = [Line.split(l) for l in lines]
                 untaxed, tax, total = money.totals(splits)
                 values.update({
@@ -439,11 +477,38 @@ class Order(ModelSQL, ModelView):
             for values in vlist:
                 if values.get('state', 'draft') != 'draft':
                     Guard.check_create(cls, [values], {'state'})
+        vlist = cls._number(vlist)
         with Transaction().set_context(_dualrec_order_totals=True):
             orders = super().create(vlist)
+        # lines given otherwise than created (a copy): sum them as stored
+        unknown = [o for o, v in zip(orders, vlist)
+            if cls._lines_of(v) is None]
+        if unknown:
+            cls.update_amounts(unknown)
         cls._add_events(orders, None, comment=None)
         AuditLog.log('create', orders, model=cls.__name__)
         return orders
+
+    @classmethod
+    def _number(cls, vlist):
+        """Return copies of vlist with a number for each new order without
+        one: one sequence call per company, not one per order (bulk
+        imports)."""
+        Configuration = Pool().get('dualrec.order.configuration')
+        vlist = [v.copy() for v in vlist]
+        by_company = {}
+        for values in vlist:
+            if not values.get('number'):
+                by_company.setdefault(values.get('company'), []).append(
+                    values)
+        if by_company:
+            configuration = Configuration(1)
+            for company, values_list in by_company.items():
+                sequence = configuration.get_order_sequence(company)
+                for values, number in zip(values_list,
+                        sequence.get_many(len(values_list))):
+                    values['number'] = number
+        return vlist
 
     @classmethod
     def _get_system_fields(cls):
@@ -467,6 +532,12 @@ class Order(ModelSQL, ModelView):
         if mode == 'write':
             if external:
                 Guard.check_write(cls, values, cls._get_system_fields())
+            # the state moves by the transitions only, which keep the trace
+            if (WORKFLOW_FIELDS & set(values)
+                    and not Transaction().context.get(
+                        '_dualrec_order_system')):
+                raise OrderError(gettext(
+                        'dualrec_orders.msg_order_workflow_by_hand'))
             names = set(values) - cls._get_mutable_fields()
             if not Transaction().context.get('_dualrec_order_system'):
                 names -= COMPUTED_FIELDS - {'number'}
@@ -556,9 +627,13 @@ class Order(ModelSQL, ModelView):
         ``tax_rate`` (a fraction) and optionally ``description``.
 
         An existing order is returned as it is, whatever the values; compare
-        ``Order.content(values, lines)`` with its ``fingerprint`` to know
+        ``Order.content_from(values)`` with its ``fingerprint`` to know
         whether they differ.  New orders are confirmed unless confirm is
         False.  Runs without access checks: the caller decides who may.
+        A call concurrent with another for the same reference waits for it
+        to end, then raises ``backend.DatabaseOperationalError``: the RPC
+        dispatcher and the queue worker retry the transaction, which then
+        returns the other's order; other callers retry the same way.
         """
         pool = Pool()
         OrderType = pool.get('dualrec.order.type')
@@ -577,9 +652,17 @@ class Order(ModelSQL, ModelView):
                     positions[key].append(i)
                     continue
                 # a concurrent call for the same reference waits for this
-                # one to commit, then finds its order
-                cursor.execute(*Select([database.lock_id(
-                                lock_key(*key), timeout=60)]))
+                # one to end; its snapshot (repeatable read) cannot see the
+                # order committed meanwhile, so its transaction is retried
+                # (as the dispatcher and the queue worker do) and then
+                # finds the order
+                cursor.execute(*Select([database.lock_id(lock_key(*key))]))
+                acquired, = cursor.fetchone()
+                if not acquired:
+                    cursor.execute(*Select([database.lock_id(
+                                    lock_key(*key), timeout=60)]))
+                    raise backend.DatabaseOperationalError(
+                        f"order {key} created concurrently: retry")
                 existing = cls.search([
                         ('company', '=', key[0]),
                         ('source', '=', key[1]),
@@ -605,6 +688,32 @@ class Order(ModelSQL, ModelView):
         return cls.browse([o.id for o in result])
 
     @classmethod
+    def content_from(cls, values):
+        """Return the fingerprint that create_from stores for values: equal
+        to an order's ``fingerprint`` when values would not change it."""
+        OrderType = Pool().get('dualrec.order.type')
+        with without_check_access():
+            types = {t.code: t for t in OrderType.search(
+                    [('active', 'in', [True, False])])}
+        values = cls._normalize(values, types)
+        lines = cls._complete(values, cls._lines_of(values))
+        return cls.content(values, lines)
+
+    @classmethod
+    def _complete(cls, values, lines):
+        """Add to values the defaults of the content fields and return the
+        lines with theirs: create applies them after preprocess_values, and
+        the content must be that of the stored order."""
+        Line = Pool().get('dualrec.order.line')
+        missing = [n for n in ('date', 'currency', 'branch', 'direction')
+            if n not in values]
+        if missing:
+            values.update(cls._clean_defaults(
+                    cls.default_get(missing, with_rec_name=False)))
+        return [{'quantity': Line.default_quantity(),
+                'tax_rate': Line.default_tax_rate(), **l} for l in lines]
+
+    @classmethod
     def _normalize(cls, values, types):
         "Return the values of create_from ready for create."
         values = dict(values)
@@ -625,7 +734,10 @@ class Order(ModelSQL, ModelView):
         for name in ('company', 'counterparty', 'branch', 'currency'):
             if hasattr(values.get(name), 'id'):
                 values[name] = values[name].id
-        values.setdefault('currency', cls.default_currency())
+        if not values.get('currency'):
+            values['currency'] = (cls.default_currency()
+                or Pool().get('company.company')(
+                    values['company']).currency.id)
         origin = values.get('origin')
         if origin is not None and not isinstance(origin, str):
             values['origin'] = f'{origin.__name__},{origin.id}'
@@ -677,8 +789,10 @@ class Order(ModelSQL, ModelView):
             order_values = {'state': state, 'state_since': now, **values}
             if state == 'confirmed':
                 order_values['confirmed_at'] = now
+                # a draft order is in its state since its creation, at
+                # Order.now() (the demo back-dates it, not create_date)
                 order_values['confirm_days'] = _days(
-                    order.create_date, now)
+                    order.state_since or order.create_date, now)
             elif state == 'invoiced':
                 order_values['invoiced_at'] = now
                 order_values['invoice_days'] = _days(order.confirmed_at, now)
@@ -890,6 +1004,14 @@ class OrderLine(sequence_ordered(), ModelSQL, ModelView):
         cls.__access__.add('order')
 
     @classmethod
+    def copy(cls, lines, default=None):
+        default = default.copy() if default is not None else {}
+        # computed again from the copied quantity, price and rate
+        for name in ('untaxed_amount', 'tax_amount', 'total_amount'):
+            default.setdefault(name, None)
+        return super().copy(lines, default=default)
+
+    @classmethod
     def default_quantity(cls):
         return Decimal(1)
 
@@ -925,6 +1047,8 @@ class OrderLine(sequence_ordered(), ModelSQL, ModelView):
     def preprocess_values(cls, mode, values):
         values = super().preprocess_values(mode, values)
         if mode == 'create':
+            values.setdefault('quantity', cls.default_quantity())
+            values.setdefault('tax_rate', cls.default_tax_rate())
             untaxed, tax, total = cls.split(values)
             values.update({'untaxed_amount': untaxed, 'tax_amount': tax,
                     'total_amount': total})

@@ -33,6 +33,9 @@ def _plain(value):
         return [_plain(v) for v in value]
     if isinstance(value, float):
         return _plain(Decimal(repr(value)))
+    if isinstance(value, int) and not isinstance(value, bool):
+        # a quantity of 3 is the stored Decimal('3')
+        return _plain(Decimal(value))
     if value == '':
         return None
     return value

@@ -30,7 +30,7 @@ def create_service(code, name=None, price=Decimal('100')):
                 'type': 'service',
                 'default_uom': unit.id,
                 'list_price': price,
-                'products': [('create', [{'code': code}])],
+                'products': [('create', [{'suffix_code': code}])],
                 }])
     product, = template.products
     return product
