@@ -150,3 +150,52 @@ class WebClientTestCase(unittest.TestCase):
         for label in ['用户', '操作', '登录']:
             with self.subTest(label=label):
                 self.assertIn(label, body)
+
+    def open_menu(self, page, *labels):
+        menu = page.locator('#menu')
+        for label in labels:
+            menu.get_by_text(label, exact=True).first.click()
+
+    def test_order_center_list_and_trace(self):
+        "The order center lists the demo orders and reads one's trace"
+        page = self.new_page('orders_list')
+        self.login(page, 'orders')
+        self.open_menu(page, '订单中心', '订单')
+        page.locator('tr', has_text='SO').first.wait_for()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / 'orders_list_zh_CN.png'))
+        body = page.inner_text('body')
+        for label in ['订单号', '结算对象', '价税合计', '草稿', '已确认',
+                '已开票', '滞留', '全部']:
+            with self.subTest(label=label):
+                self.assertIn(label, body)
+        self.assertNotIn('#错误', body)
+
+        page.locator('.nav-tabs a, a[role=tab]', has_text='已开票').first.click()
+        page.wait_for_timeout(1000)
+        page.locator('tbody tr', has_text='SO').first.dblclick()
+        page.get_by_text('订单轨迹', exact=True).first.click()
+        page.locator('tr', has_text='已开票').last.wait_for()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / 'order_trace_zh_CN.png'))
+        body = page.inner_text('body')
+        for label in ['原状态', '新状态', '草稿', '已确认', '已开票']:
+            with self.subTest(label=label):
+                self.assertIn(label, body)
+
+    def test_manager_analysis(self):
+        "The manager reads the order figures and usage habits of his scope"
+        page = self.new_page('orders_analysis')
+        self.login(page, 'manager')
+        self.open_menu(page, '订单中心', '分析', '订单统计')
+        page.get_by_text('价税合计').first.wait_for()
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ARTIFACTS / 'orders_figures_zh_CN.png'))
+        body = page.inner_text('body')
+        self.assertNotIn('#错误', body)
+        self.assertIn('月份', body)
+        self.open_menu(page, '使用习惯')
+        page.get_by_text('使用时段').first.wait_for()
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ARTIFACTS / 'orders_usage_zh_CN.png'))
+        self.assertNotIn('#错误', page.inner_text('body'))
