@@ -29,7 +29,7 @@ from trytond.transaction import Transaction
 
 from dualrec.sheets.export import Column, Sheet, write_workbook
 
-from .order import DIRECTIONS, STATES, WEEKDAYS
+from .common import DIRECTIONS, STATES, WEEKDAYS
 
 COUNTED_STATES = ['draft', 'confirmed', 'invoiced', 'settled']
 

@@ -24,7 +24,8 @@ from trytond.wsgi import app
 from dualrec import money
 from dualrec.errors import CodedError
 
-from .order import DIRECTIONS, ExtensionKey_accepts
+from .common import DIRECTIONS
+from .order_type import ExtensionKey_accepts
 
 PREFIX = '/<database_name>/dualrec/api/v1'
 DEFAULT_LIMIT = 100

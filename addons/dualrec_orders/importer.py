@@ -5,13 +5,15 @@
 An import reads its file in batches of orders: references are resolved in
 bulk with caches, the existing orders of the batch are looked up by their
 external references and compared by fingerprint (no line read for an
-unchanged order), the new orders are created in one ``Order.create`` per
-batch.  A file over the configured number of rows is imported by a queued
+unchanged order), the new orders are created in one
+``Order._bulk_create`` per batch (multirow inserts of the orders, their
+lines, events and audit entries, on the references resolved here).  A file over the configured number of rows is imported by a queued
 task that commits each batch with the progress, so that a restart resumes
 where the last batch ended.
 """
 import json
 import logging
+from types import SimpleNamespace
 
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, Workflow, fields
@@ -25,7 +27,7 @@ from trytond.wizard import (
 from dualrec.sheets import files, orders as sheet
 
 from .exceptions import OrderImportError
-from .order import ExtensionKey_accepts
+from .order_type import ExtensionKey_accepts
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ STATES = [
     ('done', "Done"),
     ('failed', "Failed"),
     ]
-BATCH = 100
+BATCH = 500
 COUNTS = ('new_rows', 'unchanged_rows', 'updated_rows', 'rejected_rows')
 
 
@@ -244,7 +246,8 @@ class Importer:
                     self.types.setdefault(type_.name, OrderType(type_.id))
         for type_ in types:
             self.types.setdefault(type_.name, type_)
-        self.keys = {k.name: k for k in pool.get(
+        # plain copies: an attribute of a record costs more than the check
+        self.keys = {k.name: _snapshot(k) for k in pool.get(
                 'dualrec.order.extension.key').search([])}
         self.rejected = []
 
@@ -458,19 +461,18 @@ class Importer:
                     entry['reason'] = error.reason
                     entry['bad_row'] = entry['rows'][0][0]
                 else:
-                    valid.append((entry, values, lines,
-                            Order.content(values, lines)))
+                    valid.append((entry, values, lines))
             if entry['reason'] is not None:
                 result.append(('rejected_rows', entry))
-        existing = self.existing([v['external_ref'] for _, v, _, _ in valid])
+        existing = self.existing([v['external_ref'] for _, v, _ in valid])
         to_create, to_update = [], []
-        for entry, values, lines, fingerprint in valid:
+        for entry, values, lines in valid:
             order = existing.get(values['external_ref'])
             if order is None:
                 values['lines'] = [('create', lines)]
                 to_create.append(values)
                 result.append(('new_rows', entry))
-            elif order['fingerprint'] == fingerprint:
+            elif order['fingerprint'] == Order.content(values, lines):
                 result.append(('unchanged_rows', entry))
             elif order['state'] != 'draft':
                 entry['reason'] = ('confirmed_changed',
@@ -483,7 +485,7 @@ class Importer:
         if self.dry_run:
             return result
         if to_create:
-            created = Order.create(to_create)
+            created = Order._bulk_create(to_create)
             if self.record.confirm:
                 Order.confirm(created)
         if to_update:
@@ -499,6 +501,12 @@ class Importer:
                 args.extend(([Order(id_)], values))
             Order.write(*args)
         return result
+
+
+def _snapshot(key):
+    "Return the attributes of an extension key that the import reads."
+    return SimpleNamespace(**{name: getattr(key, name) for name in (
+                'name', 'string', 'type_', 'selection_json', 'domain')})
 
 
 class OrderImportFileStart(ModelView):

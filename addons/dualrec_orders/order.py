@@ -9,67 +9,28 @@ transition is an immutable ``dualrec.order.event`` and an audit entry.
 """
 import datetime as dt
 import hashlib
-import json
 from decimal import Decimal
 
 from sql import Select
 
 from trytond import backend
 from trytond.i18n import gettext
-from trytond.model import (
-    DeactivableMixin, DictSchemaMixin, Index, ModelSQL, ModelView, Unique,
-    fields, sequence_ordered)
+from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.model.exceptions import AccessError
 from trytond.pool import Pool
-from trytond.pyson import Eval, PYSONDecoder
-from trytond.tools.domain_inversion import eval_domain
+from trytond.pyson import Eval
 from trytond.tools.timezone import get_tzinfo
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from dualrec import money, orders as content
 
-from .exceptions import (
-    OrderError, OrderExtensionError, OrderEventError, OrderFrozenError)
-
-STATES = [
-    ('draft', "Draft"),
-    ('confirmed', "Confirmed"),
-    ('invoiced', "Invoiced"),
-    ('settled', "Settled"),
-    ('cancelled', "Cancelled"),
-    ]
-WEEKDAYS = [
-    (None, ''),
-    ('0', "Monday"),
-    ('1', "Tuesday"),
-    ('2', "Wednesday"),
-    ('3', "Thursday"),
-    ('4', "Friday"),
-    ('5', "Saturday"),
-    ('6', "Sunday"),
-    ]
-DIRECTIONS = [
-    ('receivable', "Receivable"),
-    ('payable', "Payable"),
-    ]
-# Set by the transitions only.
-WORKFLOW_FIELDS = {'state', 'state_since', 'confirmed_at', 'invoiced_at',
-    'settled_at', 'cancelled_at', 'cancel_reason', 'confirm_days',
-    'invoice_days', 'settle_days'}
-# Computed by the system from the order and its lines.
-COMPUTED_FIELDS = {'number', 'untaxed_amount', 'tax_amount', 'total_amount',
-    'fingerprint'}
-DAY = Decimal(86400)
-# (from, to): every other move is refused.
-TRANSITIONS = {
-    ('draft', 'confirmed'),
-    ('draft', 'cancelled'),
-    ('confirmed', 'cancelled'),
-    ('confirmed', 'invoiced'),
-    ('invoiced', 'settled'),
-    }
-
+from .common import (
+    COMPUTED_FIELDS, DAY, DIRECTIONS, STATES, TRANSITIONS, WEEKDAYS,
+    WORKFLOW_FIELDS)
+from .order_bulk import OrderBulkMixin
+from .order_type import ExtensionKey_accepts
+from .exceptions import OrderError, OrderExtensionError, OrderFrozenError
 
 def _days(start, end):
     "Return the days from start to end, to the hundredth."
@@ -86,84 +47,7 @@ def lock_key(company, source, external_ref):
     return int.from_bytes(digest[:8], 'big', signed=True)
 
 
-class OrderType(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
-    "A kind of billable service; the analysis groups orders by it."
-    __string__ = "Order Type"
-    __name__ = 'dualrec.order.type'
-
-    code = fields.Char("Code", required=True, strip=True,
-        help="The short stable name of the type, used by imports and the "
-        "API.")
-    name = fields.Char("Name", required=True, translate=True,
-        help="The name of the type shown to users.")
-    direction = fields.Selection(DIRECTIONS, "Default Direction",
-        required=True,
-        help="Whether the orders of this type are usually billed to the "
-        "counterparty (receivable) or owed to it (payable).")
-    extension_keys = fields.Many2Many(
-        'dualrec.order.type-dualrec.order.extension.key', 'type_', 'key',
-        "Extension Keys",
-        help="The extension data that the orders of this type carry.")
-    description = fields.Text("Description", translate=True,
-        help="What services the type covers.")
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        t = cls.__table__()
-        cls._sql_constraints += [
-            ('code_unique', Unique(t, t.code),
-                'dualrec_orders.msg_order_type_code_unique'),
-            ]
-
-    @classmethod
-    def default_direction(cls):
-        return 'receivable'
-
-    def get_rec_name(self, name):
-        return self.name
-
-    @classmethod
-    def search_rec_name(cls, name, clause):
-        _, operator, operand, *extra = clause
-        bool_op = 'AND' if operator.startswith(('!', 'not ')) else 'OR'
-        return [bool_op,
-            ('code', operator, operand, *extra),
-            ('name', operator, operand, *extra),
-            ]
-
-
-class ExtensionKey(DictSchemaMixin, ModelSQL, ModelView):
-    "A key of the extension data of orders (use time, vehicle model …)."
-    __string__ = "Order Extension Key"
-    __name__ = 'dualrec.order.extension.key'
-
-    types = fields.Many2Many(
-        'dualrec.order.type-dualrec.order.extension.key', 'key', 'type_',
-        "Order Types", help="The order types whose orders carry the key.")
-    type_string = DictSchemaMixin.type_.translated('type_')
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        t = cls.__table__()
-        cls._sql_constraints += [
-            ('name_unique', Unique(t, t.name),
-                'dualrec_orders.msg_extension_key_unique'),
-            ]
-
-
-class OrderTypeExtensionKey(ModelSQL):
-    __string__ = "Order Type - Extension Key"
-    __name__ = 'dualrec.order.type-dualrec.order.extension.key'
-
-    type_ = fields.Many2One('dualrec.order.type', "Order Type",
-        required=True, ondelete='CASCADE')
-    key = fields.Many2One('dualrec.order.extension.key', "Key",
-        required=True, ondelete='CASCADE')
-
-
-class Order(ModelSQL, ModelView):
+class Order(OrderBulkMixin, ModelSQL, ModelView):
     "A billable service, from its source to its settlement."
     __string__ = "Order"
     __name__ = 'dualrec.order'
@@ -931,235 +815,6 @@ class Order(ModelSQL, ModelView):
             ('state_since', '>=', since)]
 
 
-def ExtensionKey_accepts(key, value):
-    "Tell whether value is of the kind of the extension key."
-    kind = key.type_
-    if kind == 'boolean':
-        ok = isinstance(value, bool)
-    elif kind == 'integer':
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind in {'float', 'numeric'}:
-        ok = (isinstance(value, (int, float, Decimal))
-            and not isinstance(value, bool))
-    elif kind in {'char', 'color'}:
-        ok = isinstance(value, str)
-    elif kind == 'date':
-        ok = isinstance(value, dt.date) and not isinstance(
-            value, dt.datetime)
-    elif kind == 'datetime':
-        ok = isinstance(value, dt.datetime)
-    elif kind == 'selection':
-        ok = value in {k for k, _ in json.loads(key.selection_json or '[]')}
-    elif kind == 'multiselection':
-        keys = {k for k, _ in json.loads(key.selection_json or '[]')}
-        ok = isinstance(value, (list, tuple)) and set(value) <= keys
-    else:
-        ok = True
-    if ok and key.domain:
-        domain = PYSONDecoder().decode(key.domain)
-        ok = eval_domain(domain, {key.name: value})
-    return ok
-
-
-class OrderLine(sequence_ordered(), ModelSQL, ModelView):
-    "A service of an order, priced VAT included."
-    __string__ = "Order Line"
-    __name__ = 'dualrec.order.line'
-
-    _draft = {'readonly': Eval('order_state') != 'draft'}
-
-    order = fields.Many2One('dualrec.order', "Order", required=True,
-        ondelete='CASCADE', states=_draft,
-        help="The order of the line.")
-    order_state = fields.Function(fields.Selection(STATES, "Order State"),
-        'on_change_with_order_state')
-    product = fields.Many2One('product.product', "Service", required=True,
-        states=_draft, ondelete='RESTRICT',
-        domain=[('type', '=', 'service')],
-        help="The service sold or bought.")
-    description = fields.Char("Description", states=_draft,
-        help="What the line is for, if the service's name is not enough.")
-    quantity = fields.Numeric("Quantity", digits=(16, 4), required=True,
-        states=_draft,
-        help="How many units of the service; negative for a discount.")
-    unit_price = fields.Numeric("Unit Price (VAT incl.)", digits=(16, 4),
-        required=True, states=_draft,
-        help="The price of one unit including VAT (含税单价).")
-    tax_rate = fields.Numeric("VAT Rate", digits=(16, 4), required=True,
-        states=_draft,
-        help="The VAT rate as a fraction: 0.06 for modern services, 0.13 "
-        "for goods, 0.03 or 0.01 for small-scale taxpayers.")
-    untaxed_amount = fields.Numeric("Untaxed", digits=(16, 2), readonly=True,
-        help="The total of the line without VAT.")
-    tax_amount = fields.Numeric("Tax", digits=(16, 2), readonly=True,
-        help="The VAT of the line: its total less its untaxed amount.")
-    total_amount = fields.Numeric("Total", digits=(16, 2), readonly=True,
-        help="Quantity × unit price, rounded to the fen.")
-
-    del _draft
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls.__access__.add('order')
-
-    @classmethod
-    def copy(cls, lines, default=None):
-        default = default.copy() if default is not None else {}
-        # computed again from the copied quantity, price and rate
-        for name in ('untaxed_amount', 'tax_amount', 'total_amount'):
-            default.setdefault(name, None)
-        return super().copy(lines, default=default)
-
-    @classmethod
-    def default_quantity(cls):
-        return Decimal(1)
-
-    @classmethod
-    def default_tax_rate(cls):
-        return Decimal('0.06')
-
-    @fields.depends('order', '_parent_order.state')
-    def on_change_with_order_state(self, name=None):
-        return self.order.state if self.order else None
-
-    @fields.depends('quantity', 'unit_price', 'tax_rate')
-    def on_change_with_total_amount(self):
-        try:
-            return self.split({'quantity': self.quantity,
-                    'unit_price': self.unit_price,
-                    'tax_rate': self.tax_rate})[2]
-        except money.MoneyError:
-            return None
-
-    @classmethod
-    def split(cls, values):
-        """Return (untaxed, tax, total) of line values; refuse a rate that
-        is not a VAT rate with the module's error."""
-        try:
-            return money.split_inclusive(values.get('quantity') or 0,
-                values.get('unit_price') or 0, values.get('tax_rate') or 0)
-        except money.MoneyError as error:
-            raise OrderError(gettext('dualrec_orders.msg_line_bad_rate',
-                    rate=values.get('tax_rate'))) from error
-
-    @classmethod
-    def preprocess_values(cls, mode, values):
-        values = super().preprocess_values(mode, values)
-        if mode == 'create':
-            values.setdefault('quantity', cls.default_quantity())
-            values.setdefault('tax_rate', cls.default_tax_rate())
-            untaxed, tax, total = cls.split(values)
-            values.update({'untaxed_amount': untaxed, 'tax_amount': tax,
-                    'total_amount': total})
-        return values
-
-    @classmethod
-    def create(cls, vlist):
-        Guard = Pool().get('dualrec.guard')
-        if Guard.external():
-            Guard.check_create(cls, vlist, Guard.system_fields(cls))
-        return super().create(vlist)
-
-    @classmethod
-    def check_modification(cls, mode, lines, values=None, external=False):
-        Guard = Pool().get('dualrec.guard')
-        super().check_modification(
-            mode, lines, values=values, external=external)
-        if mode == 'write' and external:
-            Guard.check_write(cls, values, Guard.system_fields(cls))
-        if mode == 'write' and set(values) <= {
-                'untaxed_amount', 'tax_amount', 'total_amount'}:
-            return
-        for line in lines:
-            if line.order.state != 'draft':
-                raise OrderFrozenError(gettext(
-                        'dualrec_orders.msg_order_frozen',
-                        order=line.order.rec_name,
-                        state=line.order.state_string))
-
-    @classmethod
-    def on_modification(cls, mode, lines, field_names=None):
-        pool = Pool()
-        Order = pool.get('dualrec.order')
-        super().on_modification(mode, lines, field_names=field_names)
-        context = Transaction().context
-        if mode == 'create' and context.get('_dualrec_order_totals'):
-            # Order.create computed the totals from the same values
-            return
-        if mode == 'write' and {'quantity', 'unit_price', 'tax_rate'} & set(
-                field_names or ()):
-            to_write = []
-            for line in lines:
-                untaxed, tax, total = cls.split({
-                        'quantity': line.quantity,
-                        'unit_price': line.unit_price,
-                        'tax_rate': line.tax_rate})
-                to_write.extend(([line], {'untaxed_amount': untaxed,
-                            'tax_amount': tax, 'total_amount': total}))
-            with without_check_access():
-                cls.write(*to_write)
-        if mode != 'delete':
-            orders = {l.order for l in lines}
-            Order.update_amounts(Order.browse([o.id for o in orders]))
-
-    @classmethod
-    def on_delete(cls, lines):
-        pool = Pool()
-        Order = pool.get('dualrec.order')
-        callbacks = super().on_delete(lines)
-        orders = {l.order.id for l in lines}
-        if orders:
-            callbacks.append(lambda: Order.update_amounts(
-                    Order.browse(Order.search([('id', 'in', list(orders))]))))
-        return callbacks
-
-
-class OrderEvent(ModelSQL, ModelView):
-    "A transition of an order: who, when, from and to which state."
-    __string__ = "Order Event"
-    __name__ = 'dualrec.order.event'
-
-    order = fields.Many2One('dualrec.order', "Order", required=True,
-        readonly=True, ondelete='RESTRICT', help="The order.")
-    date = fields.DateTime("Date", required=True, readonly=True,
-        help="When the transition happened.")
-    user = fields.Many2One('res.user', "User", readonly=True,
-        ondelete='RESTRICT', help="Who made the transition; empty for the "
-        "system.")
-    from_state = fields.Selection([(None, '')] + STATES, "From",
-        readonly=True, sort=False,
-        help="The state before; empty when the order was created.")
-    to_state = fields.Selection(STATES, "To", required=True, readonly=True,
-        sort=False, help="The state after.")
-    to_state_string = to_state.translated('to_state')
-    comment = fields.Text("Comment", readonly=True,
-        help="The reason given, if any.")
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls.__access__.add('order')
-        t = cls.__table__()
-        cls._sql_indexes.add(Index(t, (t.order, Index.Equality()),
-                (t.date, Index.Range())))
-        cls._order = [('date', 'ASC'), ('id', 'ASC')]
-
-    def get_rec_name(self, name):
-        return f'{self.order.rec_name} {self.to_state_string}'
-
-    @classmethod
-    def check_modification(cls, mode, events, values=None, external=False):
-        super().check_modification(
-            mode, events, values=values, external=external)
-        # the trace is evidence: nobody changes or removes it, and only the
-        # order's workflow adds to it
-        if mode in {'write', 'delete'} or (mode == 'create' and not
-                Transaction().context.get('_dualrec_order_event')):
-            raise OrderEventError(gettext(
-                    'dualrec_orders.msg_order_event_immutable'))
-
-
 class OrderCancelStart(ModelView):
     __string__ = "Cancel Orders"
     __name__ = 'dualrec.order.cancel.start'
@@ -1185,5 +840,6 @@ class OrderCancel(Wizard):
         if not User.holds_group('group_order_center',
                 module='dualrec_orders'):
             raise AccessError(gettext('dualrec_orders.msg_order_cancel_denied'))
-        self.model.cancel_with_reason(self.records, self.start.reason)
+        if self.records:
+            self.model.cancel_with_reason(self.records, self.start.reason)
         return 'end'

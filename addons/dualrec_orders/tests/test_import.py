@@ -7,11 +7,12 @@ from decimal import Decimal
 import openpyxl
 import xlsxwriter
 
-from trytond.model.exceptions import AccessError
+from trytond.exceptions import UserError
+from trytond.model.exceptions import AccessError, SQLConstraintError
 from trytond.modules.dualrec_core.tests.tools import run_queued_tasks
 from trytond.pool import Pool
 from trytond.tests.test_tryton import _DBTestCase, with_transaction
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, without_check_access
 
 from .tools import as_user, set_company, set_up_orders
 
@@ -247,3 +248,122 @@ class ImportTestCase(_DBTestCase):
         with set_company(company), as_user(users['sales']):
             with self.assertRaises(AccessError):
                 Import.search([])
+
+    @with_transaction()
+    def test_import_orders_complete(self):
+        "Imported orders have their number, totals, trace and audit entry"
+        pool = Pool()
+        Order = pool.get('dualrec.order')
+        Event = pool.get('dualrec.order.event')
+        AuditLog = pool.get('dualrec.audit.log')
+        company, branches, users = self.set_up()
+        with set_company(company), as_user(users['orders']):
+            user = Transaction().user
+            self.do_import(company, xlsx([HEADER, *ROWS[:4]]))
+            orders = Order.search([])
+            self.assertEqual(len(orders), 3)
+            numbers = [o.number for o in orders]
+            self.assertTrue(all(numbers))
+            self.assertEqual(len(set(numbers)), 3)
+            for order in orders:
+                self.assertEqual(order.state, 'draft')
+                self.assertTrue(order.state_since)
+                self.assertEqual(order.fingerprint, order.get_content())
+                self.assertEqual(order.untaxed_amount + order.tax_amount,
+                    order.total_amount)
+                self.assertEqual(order.total_amount,
+                    sum(l.total_amount for l in order.lines))
+                for line in order.lines:
+                    self.assertEqual(line.untaxed_amount + line.tax_amount,
+                        line.total_amount)
+                event, = Event.search([('order', '=', order.id)])
+                self.assertEqual((event.from_state, event.to_state,
+                        event.user.id), (None, 'draft', user))
+                with without_check_access():
+                    entry, = AuditLog.search([
+                            ('model', '=', 'dualrec.order'),
+                            ('record_id', '=', order.id)])
+                self.assertEqual((entry.action, entry.record_name,
+                        entry.user.id), ('create', order.number, user))
+            t1, = [o for o in orders if o.external_ref == 'T1']
+            self.assertEqual((t1.untaxed_amount, t1.tax_amount,
+                    t1.total_amount), (Decimal('1100.00'), Decimal('66.00'),
+                    Decimal('1166.00')))
+
+    @with_transaction()
+    def test_bulk_create_as_create(self):
+        "Order._bulk_create stores what create stores and its checks"
+        pool = Pool()
+        Order = pool.get('dualrec.order')
+        OrderType = pool.get('dualrec.order.type')
+        Product = pool.get('product.product')
+        Party = pool.get('party.party')
+        company, branches, users = self.set_up()
+        type_, = OrderType.search([('code', '=', 'valueadd')])
+        product, = Product.search([('code', '=', 'WASH')])
+        party, = Party.search([('code', '=', 'MER1')])
+
+        def values(ref, **extra):
+            return {'company': company.id, 'source': 'import',
+                'external_ref': ref, 'type_': type_.id,
+                'direction': type_.direction, 'counterparty': party.id,
+                'date': DAY, 'branch': branches['P1-C1-O1'].id,
+                'currency': Order.default_currency(), 'description': "D",
+                'extension': {'vehicle_model': '宝马X5', 'service_rating': 4},
+                'lines': [('create', [{'product': product.id,
+                                'description': None,
+                                'quantity': Decimal(3),
+                                'unit_price': Decimal('35.55'),
+                                'tax_rate': Decimal('0.06'),
+                                }])],
+                **extra}
+
+        with set_company(company), as_user(users['orders']):
+            bulk, = Order._bulk_create([values('X1')])
+            orm, = Order.create([values('X2')])
+            for name in ['company', 'type_', 'direction', 'counterparty',
+                    'date', 'branch', 'currency', 'description', 'extension',
+                    'untaxed_amount', 'tax_amount', 'total_amount', 'state',
+                    'fingerprint', 'use_hour', 'use_weekday']:
+                self.assertEqual(getattr(bulk, name), getattr(orm, name),
+                    msg=name)
+            self.assertNotEqual(bulk.number, orm.number)
+            self.assertEqual(
+                [(l.product, l.quantity, l.total_amount) for l in bulk.lines],
+                [(l.product, l.quantity, l.total_amount) for l in orm.lines])
+            self.assertEqual(len(bulk.events), len(orm.events))
+
+            # what the ORM refuses, the bulk creation refuses the same way
+            with self.assertRaises(UserError):
+                Order._bulk_create([values('X3', extension={'nope': 1})])
+            line = values('X4')
+            line['lines'][0][1][0]['tax_rate'] = Decimal('0.07')
+            with self.assertRaises(UserError):
+                Order._bulk_create([line])
+            # last: on PostgreSQL the refused insert ends the transaction
+            with self.assertRaises(UserError):
+                Order._bulk_create([values('X5', counterparty=None)])
+
+    @with_transaction()
+    def test_bulk_create_duplicate(self):
+        "The unique constraint refuses an imported reference that exists"
+        pool = Pool()
+        Order = pool.get('dualrec.order')
+        company, branches, users = self.set_up()
+        with set_company(company), as_user(users['orders']):
+            self.do_import(company, xlsx([HEADER, *ROWS[:1]]))
+            w1, = Order.search([])
+            values = {'company': company.id, 'source': w1.source,
+                'external_ref': w1.external_ref, 'type_': w1.type_.id,
+                'direction': w1.direction,
+                'counterparty': w1.counterparty.id, 'date': w1.date,
+                'branch': None, 'currency': w1.currency.id,
+                'description': None, 'extension': None,
+                'lines': [('create', [{'product': w1.lines[0].product.id,
+                                'description': None,
+                                'quantity': Decimal(1),
+                                'unit_price': Decimal(10),
+                                'tax_rate': Decimal('0.06'),
+                                }])]}
+            with self.assertRaises(SQLConstraintError):
+                Order._bulk_create([values])
