@@ -3,10 +3,14 @@
 """Setting a company up for Chinese accounting: the chart of accounts, the
 fiscal year with monthly periods and the invoice sequences."""
 import datetime as dt
+from decimal import Decimal
 
+from trytond.exceptions import UserError
+from trytond.i18n import gettext
 from trytond.pool import Pool
+from trytond.transaction import Transaction
 
-CHART = 'account.account_template_root_en'  # FIXME: the ASBE chart
+CHART = 'dualrec_finance.account_template_root_cn'
 
 
 def create_chart(company, chart=CHART):
@@ -38,8 +42,72 @@ def create_chart(company, chart=CHART):
                     ('company', '=', company.id),
                     ], limit=1)
             setattr(wizard.properties, name, account)
+    # the default accounts of product categories: services without a
+    # category of their own are revenue of main business and its costs
+    for name, code in [('category_account_revenue', '6001'),
+            ('category_account_expense', '6401')]:
+        if (name in wizard.properties._fields
+                and not getattr(wizard.properties, name, None)):
+            accounts = Account.search([('code', '=', code),
+                    ('company', '=', company.id)], limit=1)
+            if accounts:
+                setattr(wizard.properties, name, accounts[0])
     wizard.transition_create_properties()
     CreateChart.delete(session_id)
+
+
+class ChartLookupError(UserError):
+    "An account or a tax missing from a company's chart of accounts."
+
+
+def account_by_code(company, code):
+    "Return the account of company with code (e.g. '1002')."
+    Account = Pool().get('account.account')
+    accounts = Account.search([
+            ('company', '=', company.id),
+            ('code', '=', code),
+            ])
+    if len(accounts) != 1:
+        raise ChartLookupError(gettext(
+                'dualrec_finance.msg_chart_account_missing',
+                company=company.rec_name, count=len(accounts), code=code))
+    return accounts[0]
+
+
+def tax_for_rate(company, rate, kind='sale'):
+    """Return the VAT of company (created by Create Chart from the ASBE
+    templates) of type percentage with rate (Decimal or str like '0.06') for
+    kind 'sale' or 'purchase', as told by the kind of the tax group."""
+    if kind not in {'sale', 'purchase'}:
+        raise ValueError(f"kind must be 'sale' or 'purchase', not {kind!r}")
+    Tax = Pool().get('account.tax')
+    rate = Decimal(str(rate))
+    taxes = [t for t in Tax.search([
+                ('company', '=', company.id),
+                ('parent', '=', None),
+                ('type', '=', 'percentage'),
+                ('group.kind', 'in', [kind, 'both']),
+                ], order=[('sequence', 'ASC'), ('id', 'ASC')])
+        if t.rate == rate]
+    # a tax of the kind's own group over one of both
+    taxes.sort(key=lambda t: t.group.kind != kind)
+    if not taxes:
+        raise ChartLookupError(gettext(
+                'dualrec_finance.msg_chart_tax_missing',
+                company=company.rec_name, kind=kind, rate=rate))
+    return taxes[0]
+
+
+def service_account(company, kind):
+    """Return the default revenue (kind 'sale') or expense ('purchase')
+    account of product categories of company: the account of a service
+    whose product has no account category."""
+    Configuration = Pool().get('account.configuration')
+    with Transaction().set_context(company=company.id):
+        configuration = Configuration(1)
+        if kind == 'sale':
+            return configuration.default_category_account_revenue
+        return configuration.default_category_account_expense
 
 
 def create_fiscalyear(company, year):

@@ -1,0 +1,21 @@
+# This file is part of the dualrec suite.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+from trytond.pool import PoolMeta
+
+
+class AuditLog(metaclass=PoolMeta):
+    __name__ = 'dualrec.audit.log'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.action.selection += [
+            ('statement_build', "Statement Built"),
+            ('statement_send', "Statement Sent"),
+            ('statement_draft', "Statement Reset to Draft"),
+            ('statement_confirm', "Statement Confirmed"),
+            ('statement_adjust', "Statement Adjusted"),
+            ('statement_cancel', "Statement Cancelled"),
+            ('statement_invoice', "Statement Invoiced"),
+            ('statement_settle', "Statement Settled"),
+            ]
