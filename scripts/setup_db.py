@@ -174,6 +174,11 @@ def main():
                 print("==> loading the order center demo data",
                     file=sys.stderr)
                 orders_demo.load(password=args.admin_password)
+            # finance: the chart of accounts and statements of those orders
+            from trytond.modules.dualrec_finance import demo as finance_demo
+            if not finance_demo.loaded():
+                print("==> loading the finance demo data", file=sys.stderr)
+                finance_demo.load(password=args.admin_password)
         stamp.write_text(current)
     elif stamp.read_text() != current:
         print(f"==> updating the modules of '{args.database}'",
