@@ -199,3 +199,27 @@ class WebClientTestCase(unittest.TestCase):
         page.wait_for_timeout(1500)
         page.screenshot(path=str(ARTIFACTS / 'orders_usage_zh_CN.png'))
         self.assertNotIn('#错误', page.inner_text('body'))
+
+    def test_finance_statements(self):
+        "Finance lists the demo statements and opens a settled one"
+        page = self.new_page('finance_statements')
+        self.login(page, 'finance')
+        self.open_menu(page, '财务中心', '对账单')
+        page.locator('.nav-tabs a, a[role=tab]', has_text='全部').first.click()
+        page.locator('tr', has_text='DZ').first.wait_for()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / 'finance_statements_zh_CN.png'))
+        body = page.inner_text('body')
+        for label in ['编号', '对方单位', '价税合计', '已结算', '已开票',
+                '已确认', '已发送']:
+            with self.subTest(label=label):
+                self.assertIn(label, body)
+        self.assertNotIn('#错误', body)
+        page.locator('tbody tr', has_text='已结算').first.dblclick()
+        page.get_by_text("金额大写", exact=False).first.wait_for()
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(ARTIFACTS / 'finance_statement_zh_CN.png'))
+        body = page.inner_text('body')
+        for label in ['明细', '订单', '不含税金额', '税额']:
+            with self.subTest(label=label):
+                self.assertIn(label, body)

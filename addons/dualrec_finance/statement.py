@@ -81,8 +81,8 @@ class Statement(Workflow, ModelSQL, ModelView):
     confirmed_by = fields.Many2One('res.user', "Confirmed By", readonly=True)
     invoice = fields.Many2One('account.invoice', "Invoice", readonly=True,
         domain=[('company', '=', Eval('company', -1))])
-    invoice_state = fields.Function(fields.Char("Invoice State"),
-        'get_invoice_state')
+    invoice_state = fields.Function(fields.Selection(
+            'get_invoice_states', "Invoice State"), 'get_invoice_state')
     cancel_reason = fields.Text("Cancel Reason", readonly=True)
     state = fields.Selection(STATES, "State", readonly=True, required=True,
         sort=False)
@@ -160,9 +160,15 @@ class Statement(Workflow, ModelSQL, ModelView):
                 result[statement] += one
         return result
 
+    @classmethod
+    def get_invoice_states(cls):
+        Invoice = Pool().get('account.invoice')
+        return [(None, '')] + Invoice.fields_get(['state'])['state'][
+            'selection']
+
     def get_invoice_state(self, name):
         if self.invoice:
-            return self.invoice.state_string
+            return self.invoice.state
 
     @classmethod
     def now(cls):
