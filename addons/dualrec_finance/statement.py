@@ -481,9 +481,10 @@ class Statement(Workflow, ModelSQL, ModelView):
         Invoice = pool.get('account.invoice')
         invoices = []
         for statement in statements:
-            invoice = statement.get_invoice()
+            groups = statement._invoice_groups()
+            invoice = statement.get_invoice(groups)
             invoice.save()
-            statement._fix_invoice_taxes(invoice)
+            statement._fix_invoice_taxes(invoice, groups)
             invoices.append(invoice)
             statement.invoice = invoice
         cls.save(statements)
@@ -514,7 +515,7 @@ class Statement(Workflow, ModelSQL, ModelView):
             [Decimal(str(u)).quantize(ZERO), Decimal(str(t)).quantize(ZERO)]
             for p, r, u, t in cursor}
 
-    def get_invoice(self):
+    def get_invoice(self, groups=None):
         "Return the draft invoice of the statement (one line per product)."
         pool = Pool()
         Invoice = pool.get('account.invoice')
@@ -537,8 +538,9 @@ class Statement(Workflow, ModelSQL, ModelView):
                     'dualrec_finance.msg_statement_no_address',
                     party=self.counterparty.rec_name))
         lines = []
-        for (product, rate), (untaxed, tax) in (
-                self._invoice_groups().items()):
+        if groups is None:
+            groups = self._invoice_groups()
+        for (product, rate), (untaxed, tax) in groups.items():
             product = Product(product)
             line = InvoiceLine(invoice=invoice, company=self.company,
                 currency=self.currency, type='line', product=product,
@@ -561,7 +563,7 @@ class Statement(Workflow, ModelSQL, ModelView):
         invoice.lines = lines
         return invoice
 
-    def _fix_invoice_taxes(self, invoice):
+    def _fix_invoice_taxes(self, invoice, groups):
         """Make the taxes of invoice those of the orders: VAT is split per
         order (rounded to the fen each), the invoice computes it on the
         sums, and the two may differ by a few fen."""
@@ -570,8 +572,7 @@ class Statement(Workflow, ModelSQL, ModelView):
         from .accounting import tax_for_rate
         kind = 'sale' if invoice.type == 'out' else 'purchase'
         expected = defaultdict(Decimal)
-        for (product, rate), (untaxed, tax) in (
-                self._invoice_groups().items()):
+        for (product, rate), (untaxed, tax) in groups.items():
             expected[tax_for_rate(self.company, rate, kind).id] += tax
         invoice = invoice.__class__(invoice.id)
         to_write = []
