@@ -14,5 +14,7 @@ class AuditLog(metaclass=PoolMeta):
             ('order_cancel', "Order Cancelled"),
             ('order_invoice', "Order Invoiced"),
             ('order_settle', "Order Settled"),
+            ('order_reopen', "Order Reopened"),
+            ('order_unsettle', "Order Unsettled"),
             ('order_import', "Orders Imported"),
             ]

@@ -39,4 +39,8 @@ TRANSITIONS = {
     ('confirmed', 'cancelled'),
     ('confirmed', 'invoiced'),
     ('invoiced', 'settled'),
+    # finance takes back: a red-letter fapiao or a voided fapiao reopens
+    # the orders of its invoice, a failed payment unsettles them
+    ('invoiced', 'confirmed'),
+    ('settled', 'invoiced'),
     }

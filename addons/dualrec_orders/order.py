@@ -671,7 +671,13 @@ class Order(OrderBulkMixin, ModelSQL, ModelView):
         to_write = []
         for order in orders:
             order_values = {'state': state, 'state_since': now, **values}
-            if state == 'confirmed':
+            if state == 'confirmed' and order.state == 'invoiced':
+                # reopened: confirmed since then, invoiced no more
+                order_values.update(invoiced_at=None, invoice_days=None)
+            elif state == 'invoiced' and order.state == 'settled':
+                # unsettled: its payment failed
+                order_values.update(settled_at=None, settle_days=None)
+            elif state == 'confirmed':
                 order_values['confirmed_at'] = now
                 # a draft order is in its state since its creation, at
                 # Order.now() (the demo back-dates it, not create_date)
@@ -746,6 +752,30 @@ class Order(OrderBulkMixin, ModelSQL, ModelView):
                         'dualrec_orders.msg_order_settle_state',
                         order=order.rec_name, state=order.state_string))
         cls._transition(orders, 'settled', 'order_settle', comment=comment)
+
+    @classmethod
+    def reopen(cls, orders, comment=None):
+        """Take invoiced orders back to confirmed: called by finance when
+        their fapiao is reversed by a red-letter fapiao or voided, never by
+        a user (no button, no RPC)."""
+        for order in orders:
+            if order.state != 'invoiced':
+                raise OrderError(gettext(
+                        'dualrec_orders.msg_order_reopen_state',
+                        order=order.rec_name, state=order.state_string))
+        cls._transition(orders, 'confirmed', 'order_reopen', comment=comment)
+
+    @classmethod
+    def unsettle(cls, orders, comment=None):
+        """Take settled orders back to invoiced: called by finance when the
+        payment of their invoice failed, never by a user."""
+        for order in orders:
+            if order.state != 'settled':
+                raise OrderError(gettext(
+                        'dualrec_orders.msg_order_unsettle_state',
+                        order=order.rec_name, state=order.state_string))
+        cls._transition(
+            orders, 'invoiced', 'order_unsettle', comment=comment)
 
     @classmethod
     @ModelView.button_action('dualrec_orders.act_order_form')

@@ -388,6 +388,45 @@ class OrderTestCase(_DBTestCase):
         self.assertNotIn('settle', Order.__rpc__)
 
     @with_transaction()
+    def test_reopen_unsettle(self):
+        "Finance takes orders back: settled → invoiced → confirmed only"
+        pool = Pool()
+        Order = pool.get('dualrec.order')
+        order = self.set_up()
+        for method in [Order.reopen, Order.unsettle]:
+            with self.subTest(method=method.__name__):
+                with self.assertRaises(OrderError):
+                    method([order])
+        Order.confirm([order])
+        confirmed_at = Order(order.id).confirmed_at
+        with self.assertRaises(OrderError):
+            Order.reopen([order])
+        Order.invoice([order])
+        Order.settle([order])
+        with self.assertRaises(OrderError):
+            Order.reopen([order])
+        Order.unsettle([order], comment="payment failed")
+        order = Order(order.id)
+        self.assertEqual(order.state, 'invoiced')
+        self.assertIsNone(order.settled_at)
+        self.assertIsNone(order.settle_days)
+        self.assertIsNotNone(order.invoiced_at)
+        Order.reopen([order], comment="red letter")
+        order = Order(order.id)
+        self.assertEqual(order.state, 'confirmed')
+        self.assertIsNone(order.invoiced_at)
+        self.assertEqual(order.confirmed_at, confirmed_at)
+        self.assertEqual([(e.from_state, e.to_state, e.comment)
+                for e in order.events][-2:], [
+                ('settled', 'invoiced', "payment failed"),
+                ('invoiced', 'confirmed', "red letter")])
+        # invoiced again as it was the first time
+        Order.invoice([order])
+        self.assertEqual(Order(order.id).state, 'invoiced')
+        self.assertNotIn('reopen', Order.__rpc__)
+        self.assertNotIn('unsettle', Order.__rpc__)
+
+    @with_transaction()
     def test_trace_and_audit(self):
         "Every transition is kept with who and when and audited"
         pool = Pool()
