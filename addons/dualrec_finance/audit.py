@@ -18,4 +18,12 @@ class AuditLog(metaclass=PoolMeta):
             ('statement_cancel', "Statement Cancelled"),
             ('statement_invoice', "Statement Invoiced"),
             ('statement_settle', "Statement Settled"),
+            ('statement_reopen', "Statement Reopened"),
+            ('statement_unsettle', "Statement Unsettled"),
+            ('fapiao_request', "Fapiao Requested"),
+            ('fapiao_issue', "Fapiao Issued"),
+            ('fapiao_fail', "Fapiao Failed"),
+            ('fapiao_void', "Fapiao Voided"),
+            ('fapiao_red_letter', "Red-Letter Fapiao Requested"),
+            ('fapiao_register', "Supplier Fapiao Registered"),
             ]

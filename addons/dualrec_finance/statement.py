@@ -102,6 +102,10 @@ class Statement(Workflow, ModelSQL, ModelView):
             ('confirmed', 'cancelled'),
             ('confirmed', 'invoiced'),
             ('invoiced', 'settled'),
+            # its fapiao reversed (red letter) or voided
+            ('invoiced', 'confirmed'),
+            # the payment of its invoice failed
+            ('settled', 'invoiced'),
             }
         cls._buttons.update({
                 'send': {'invisible': Eval('state') != 'draft',
@@ -594,6 +598,33 @@ class Statement(Workflow, ModelSQL, ModelView):
         cls._log('statement_settle', statements)
 
 
+    @classmethod
+    @Workflow.transition('confirmed')
+    def reopen(cls, statements, comment=None):
+        """Take invoiced statements back to confirmed, their orders too:
+        the fapiao of their invoice was reversed by a red-letter fapiao or
+        voided and the invoice cancelled.  They can be invoiced again."""
+        Order = Pool().get('dualrec.order')
+        for statement in statements:
+            with without_check_access():
+                Order.reopen([l.order for l in statement.lines],
+                    comment=comment or statement.number)
+        cls.write(list(statements), {'invoice': None})
+        cls._log('statement_reopen', statements, comment)
+
+    @classmethod
+    @Workflow.transition('invoiced')
+    def unsettle(cls, statements, comment=None):
+        """Take settled statements back to invoiced, their orders too: the
+        payment of their invoice failed and the invoice is open again."""
+        Order = Pool().get('dualrec.order')
+        for statement in statements:
+            with without_check_access():
+                Order.unsettle([l.order for l in statement.lines],
+                    comment=comment or statement.number)
+        cls._log('statement_unsettle', statements, comment)
+
+
 class StatementOrderType(ModelSQL):
     __name__ = 'dualrec.statement-dualrec.order.type'
     statement = fields.Many2One('dualrec.statement', "Statement",
@@ -776,6 +807,23 @@ class Invoice(metaclass=PoolMeta):
                         ])
                 if statements:
                     Statement.settle(statements)
+
+
+    @classmethod
+    def _post(cls, invoices):
+        """Unsettle the statements of paid invoices that are posted again:
+        a payment of theirs failed after it had succeeded."""
+        Statement = Pool().get('dualrec.statement')
+        reopened = [i.id for i in invoices if i.state == 'paid']
+        super()._post(invoices)
+        if reopened:
+            with without_check_access():
+                statements = Statement.search([
+                        ('invoice', 'in', reopened),
+                        ('state', '=', 'settled'),
+                        ])
+                if statements:
+                    Statement.unsettle(statements)
 
 
 class InvoiceLine(metaclass=PoolMeta):
