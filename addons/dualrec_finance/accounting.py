@@ -5,10 +5,11 @@ fiscal year with monthly periods and the invoice sequences."""
 import datetime as dt
 from decimal import Decimal
 
-from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.pool import Pool
 from trytond.transaction import Transaction
+
+from .exceptions import ChartLookupError
 
 CHART = 'dualrec_finance.account_template_root_cn'
 
@@ -54,10 +55,6 @@ def create_chart(company, chart=CHART):
                 setattr(wizard.properties, name, accounts[0])
     wizard.transition_create_properties()
     CreateChart.delete(session_id)
-
-
-class ChartLookupError(UserError):
-    "An account or a tax missing from a company's chart of accounts."
 
 
 def account_by_code(company, code):
@@ -146,3 +143,17 @@ def set_up_company_accounting(company, today):
     Run as root inside set_company(company)."""
     create_chart(company)
     return create_fiscalyear(company, today.year)
+
+
+def set_invoice_taxes(invoice, expected):
+    """Write the amounts of invoice's tax lines to expected ({tax id:
+    amount}) where they differ: the VAT of a statement is split per order
+    and may differ by a few fen from what the invoice computes."""
+    InvoiceTax = Pool().get('account.invoice.tax')
+    invoice = invoice.__class__(invoice.id)
+    to_write = []
+    for tax in invoice.taxes:
+        if tax.tax and tax.amount != expected.get(tax.tax.id, tax.amount):
+            to_write.extend(([tax], {'amount': expected[tax.tax.id]}))
+    if to_write:
+        InvoiceTax.write(*to_write)

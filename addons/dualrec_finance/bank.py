@@ -10,18 +10,14 @@ from dualrec.errors import CodedError
 
 from trytond.i18n import gettext
 from trytond.model import fields
-from trytond.exceptions import UserError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
-from trytond.transaction import Transaction
+
+from .exceptions import BankImportError
 
 COLUMN_FIELDS = [(f'bank_{name}_column', name)
     for name in bank_file.DEFAULT_COLUMNS]
 _HELP = "The header text of the column in the bank export (empty: %s)."
-
-
-class BankImportError(UserError):
-    "A bank export that cannot be imported."
 
 
 class StatementJournal(metaclass=PoolMeta):

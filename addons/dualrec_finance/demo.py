@@ -2,8 +2,9 @@
 # of this repository contains the full copyright notices and license terms.
 """The finance demo: the demo company's Chinese chart of accounts and fiscal
 year, and reconciliation statements in each state of the work — one
-invoiced and paid through an imported bank export, one invoiced, one
-confirmed and one disputed — for two insurers and two merchants."""
+invoiced, its fapiao issued and paid through an imported bank export, one
+invoiced with its fapiao request to send, one confirmed and one disputed —
+for two insurers and two merchants."""
 import datetime as dt
 
 from trytond.pool import Pool
@@ -91,8 +92,41 @@ def create_statements(company, today):
         Line.write([line], {'disputed': True,
                 'reason': "商户称该笔服务已退款"})
     if paid is not None:
+        issue_fapiao(company, Statement(paid.id), today)
         pay_by_bank(company, Statement(paid.id), today)
     return Statement.browse([s.id for s in chosen if s])
+
+
+def _ensure_fapiao_data(invoice):
+    """Give the buyer a tax ID and the services a tax classification
+    code where they have none: a fapiao needs them."""
+    from stdnum.cn import uscc
+    pool = Pool()
+    Identifier = pool.get('party.identifier')
+    Template = pool.get('product.template')
+    party = invoice.party
+    if not party.tax_identifier:
+        base = f'91440300MA{party.id:07d}'
+        Identifier.create([{'party': party.id, 'type': 'cn_vat',
+                    'code': base + uscc.calc_check_digit(base)}])
+    templates = {l.product.template for l in invoice.line_lines
+        if l.product and not l.product.template.fapiao_tax_code}
+    if templates:
+        # 3049900000000000000: other modern services (其他现代服务)
+        Template.write(list(templates),
+            {'fapiao_tax_code': '3049900000000000000'})
+
+
+def issue_fapiao(company, statement, today):
+    """Request the fapiao of statement's invoice and enter it as finance
+    does with the manual provider (the demo reaches no provider)."""
+    Fapiao = Pool().get('dualrec.fapiao')
+    _ensure_fapiao_data(statement.invoice)
+    fapiao, = Fapiao.search([('invoice', '=', statement.invoice.id)])
+    Fapiao.write([fapiao], {
+            'buyer_tax_id': statement.counterparty.tax_identifier.code})
+    Fapiao.request([fapiao])
+    Fapiao(fapiao.id).issue(f'{today:%y}442000000{fapiao.id:09d}', today)
 
 
 def pay_by_bank(company, statement, today):

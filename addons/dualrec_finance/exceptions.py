@@ -3,5 +3,17 @@
 from trytond.exceptions import UserError
 
 
+class ChartLookupError(UserError):
+    "An account or a tax missing from a company's chart of accounts."
+
+
 class StatementError(UserError):
     "A statement cannot be built or moved on as asked."
+
+
+class FapiaoError(UserError):
+    "A fapiao cannot be requested, entered or reversed as asked."
+
+
+class BankImportError(UserError):
+    "A bank export that cannot be imported."

@@ -43,6 +43,11 @@ ZERO = Decimal('0.00')
 _open = {'readonly': ~Eval('state').in_(['draft'])}
 
 
+def _fen(value, exp=ZERO):
+    "Return the SQL sum value as a Decimal of exp (SQLite sums as floats)."
+    return Decimal(str(value or 0)).quantize(exp)
+
+
 class Statement(Workflow, ModelSQL, ModelView):
     __name__ = 'dualrec.statement'
     _rec_name = 'number'
@@ -233,9 +238,7 @@ class Statement(Workflow, ModelSQL, ModelView):
                     where=line.statement.in_(list(sub_ids)),
                     group_by=[line.statement]))
             for statement, untaxed, tax, total in cursor:
-                # SQLite sums as floats
-                sums[statement] = [Decimal(str(v or 0)).quantize(ZERO)
-                    for v in (untaxed, tax, total)]
+                sums[statement] = [_fen(v) for v in (untaxed, tax, total)]
         to_write = []
         for statement in cls.browse(statements):
             untaxed, tax, total = sums.get(statement.id, [ZERO] * 3)
@@ -483,6 +486,7 @@ class Statement(Workflow, ModelSQL, ModelView):
         pool = Pool()
         Order = pool.get('dualrec.order')
         Invoice = pool.get('account.invoice')
+        Fapiao = pool.get('dualrec.fapiao')
         invoices = []
         for statement in statements:
             groups = statement._invoice_groups()
@@ -498,6 +502,8 @@ class Statement(Workflow, ModelSQL, ModelView):
                 Order.invoice([l.order for l in statement.lines],
                     comment=statement.number)
         cls._log('statement_invoice', statements)
+        # the fapiao requests (开票申请) of the customer invoices
+        Fapiao.create_for_invoices([i for i in invoices if i.type == 'out'])
 
     def _invoice_groups(self):
         """Return {(product, rate): [untaxed, tax]} of the order lines."""
@@ -514,9 +520,7 @@ class Statement(Workflow, ModelSQL, ModelView):
                 where=line.statement == self.id,
                 group_by=[table.product, table.tax_rate],
                 order_by=[table.product, table.tax_rate]))
-        # SQLite sums as floats
-        return {(p, Decimal(str(r)).quantize(Decimal('0.0001'))):
-            [Decimal(str(u)).quantize(ZERO), Decimal(str(t)).quantize(ZERO)]
+        return {(p, _fen(r, Decimal('0.0001'))): [_fen(u), _fen(t)]
             for p, r, u, t in cursor}
 
     def get_invoice(self, groups=None):
@@ -571,20 +575,12 @@ class Statement(Workflow, ModelSQL, ModelView):
         """Make the taxes of invoice those of the orders: VAT is split per
         order (rounded to the fen each), the invoice computes it on the
         sums, and the two may differ by a few fen."""
-        pool = Pool()
-        InvoiceTax = pool.get('account.invoice.tax')
-        from .accounting import tax_for_rate
+        from .accounting import set_invoice_taxes, tax_for_rate
         kind = 'sale' if invoice.type == 'out' else 'purchase'
         expected = defaultdict(Decimal)
         for (product, rate), (untaxed, tax) in groups.items():
             expected[tax_for_rate(self.company, rate, kind).id] += tax
-        invoice = invoice.__class__(invoice.id)
-        to_write = []
-        for tax in invoice.taxes:
-            if tax.tax and tax.amount != expected.get(tax.tax.id, tax.amount):
-                to_write.extend(([tax], {'amount': expected[tax.tax.id]}))
-        if to_write:
-            InvoiceTax.write(*to_write)
+        set_invoice_taxes(invoice, expected)
 
     @classmethod
     @Workflow.transition('settled')
@@ -787,11 +783,17 @@ class Invoice(metaclass=PoolMeta):
     def _check_taxes(cls, invoices):
         """The taxes of a statement's invoice are the VAT rates of its
         orders, not the defaults of the products: do not warn of them."""
-        def of_statement(invoice):
+        def of_statement(line):
+            origin = line.origin
+            # a credit note's line comes from the line it credits
+            if getattr(origin, '__name__', None) == 'account.invoice.line':
+                origin = origin.origin
+            return getattr(origin, '__name__', None) == 'dualrec.statement'
+
+        def of_statements(invoice):
             return invoice.line_lines and all(
-                getattr(l.origin, '__name__', None) == 'dualrec.statement'
-                for l in invoice.line_lines)
-        super()._check_taxes([i for i in invoices if not of_statement(i)])
+                of_statement(l) for l in invoice.line_lines)
+        super()._check_taxes([i for i in invoices if not of_statements(i)])
 
     @classmethod
     def paid(cls, invoices):

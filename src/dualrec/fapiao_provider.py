@@ -34,12 +34,14 @@ class ProviderError(CodedError):
 class FapiaoStatus:
     """What the provider knows of one request.
 
-    ``files`` maps 'pdf', 'ofd', 'xml' to base64 text; ``date`` is the ISO
+    ``files`` maps 'pdf', 'ofd', 'xml' to base64 text; ``code`` is the
+    10 or 12 digit code of a legacy (paper) fapiao; ``date`` is the ISO
     issue date; ``confirmation`` is the 红字确认单 id of a red fapiao and
     ``blue_number`` the number it cancels."""
     request_no: str
     state: str
     number: str = None
+    code: str = None
     date: str = None
     files: dict = field(default_factory=dict)
     cause: str = None
@@ -61,7 +63,8 @@ class FapiaoStatus:
                 {'state': state})
         return cls(
             request_no=data['request_no'], state=state,
-            number=data.get('number'), date=data.get('date'),
+            number=data.get('number'), code=data.get('code'),
+            date=data.get('date'),
             files=dict(data.get('files') or {}), cause=data.get('cause'),
             red=bool(data.get('red')), blue_number=data.get('blue_number'),
             confirmation=data.get('confirmation'))
@@ -69,7 +72,8 @@ class FapiaoStatus:
     def to_dict(self):
         return {
             'request_no': self.request_no, 'state': self.state,
-            'number': self.number, 'date': self.date, 'files': self.files,
+            'number': self.number, 'code': self.code, 'date': self.date,
+            'files': self.files,
             'cause': self.cause, 'red': self.red,
             'blue_number': self.blue_number,
             'confirmation': self.confirmation}

@@ -6,7 +6,8 @@ HttpFapiaoProvider served by http.server in a thread on a free port.
 Issuing is asynchronous: a request becomes issued (or failed when its buyer
 tax id is in ``fail_tax_ids``) on the ``polls``-th query, or ``delay``
 seconds after it was sent, or when the test calls ``complete``; a callback
-POST then goes to the request's ``callback_url``.  A request number sent
+POST then goes to the request's ``callback_url`` (or to ``deliver``, which a
+test gives to call the WSGI application in process).  A request number sent
 twice returns the first fapiao.
 """
 import base64
@@ -25,12 +26,14 @@ __all__ = ['FapiaoSimulator']
 class FapiaoSimulator:
 
     def __init__(self, polls=2, delay=None, fail_tax_ids=(),
-            region='44', today=None):
+            region='44', today=None, deliver=None):
         self.polls = polls
         self.delay = delay
         self.fail_tax_ids = set(fail_tax_ids)
         self.region = region
         self.today = today or dt.date.today
+        # deliver(url, payload) sends a callback; default: an HTTP POST
+        self.deliver = deliver or self._post
         self.requests = {}      # request_no → request dict
         self.statuses = {}      # request_no → FapiaoStatus
         self.queries = {}       # request_no → number of queries
@@ -41,7 +44,7 @@ class FapiaoSimulator:
         self.server = None
 
     # life cycle
-    def start(self):
+    def start(self, port=0):
         simulator = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -80,7 +83,7 @@ class FapiaoSimulator:
                     return self._answer(409, {'error': 'refused'})
                 self._answer(200, status.to_dict())
 
-        self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.server = ThreadingHTTPServer(('127.0.0.1', port), Handler)
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
@@ -136,8 +139,13 @@ class FapiaoSimulator:
                 self.sequence += 1
                 today = self.today()
                 status.state = ISSUED
-                status.number = (f'{today:%y}{self.region}2'
-                    f'{self.sequence:015d}')
+                if str(request.get('kind', '')).startswith('paper'):
+                    # a legacy fapiao: 12-digit code, 8-digit number
+                    status.code = f'0{self.region}00{today:%y}00001'[:12]
+                    status.number = f'{self.sequence:08d}'
+                else:
+                    status.number = (f'{today:%y}{self.region}2'
+                        f'{self.sequence:015d}')
                 status.date = today.isoformat()
                 status.files = {kind: base64.b64encode(
                             f'{kind} {status.number}'.encode()).decode()
@@ -149,6 +157,10 @@ class FapiaoSimulator:
 
     def _callback(self, url, payload):
         self.callbacks.append((url, payload))
+        self.deliver(url, payload)
+
+    @staticmethod
+    def _post(url, payload):
         try:
             urllib.request.urlopen(urllib.request.Request(
                     url, data=json.dumps(payload).encode(),

@@ -33,3 +33,9 @@ class DemoTestCase(_DBTestCase):
         self.assertEqual(settled.invoice.state, 'paid')
         self.assertEqual({l.order.state for l in settled.lines}, {'settled'})
         self.assertEqual(statements[3].disputed, 1)
+        # the paid one's fapiao is issued, the other waits to be requested
+        Fapiao = pool.get('dualrec.fapiao')
+        self.assertEqual([(f.state, len(f.number)) for f in Fapiao.search(
+                        [('statement', '=', settled.id)])], [('issued', 20)])
+        self.assertEqual([f.state for f in Fapiao.search(
+                        [('statement', '=', statements[1].id)])], ['draft'])
