@@ -223,3 +223,27 @@ class WebClientTestCase(unittest.TestCase):
         for label in ['明细', '订单', '不含税金额', '税额']:
             with self.subTest(label=label):
                 self.assertIn(label, body)
+
+    def test_finance_fapiao(self):
+        "Finance lists the fapiao requests and opens the issued one"
+        page = self.new_page('finance_fapiao')
+        self.login(page, 'finance')
+        self.open_menu(page, '财务中心', '开票申请')
+        page.locator('.nav-tabs a, a[role=tab]', has_text='全部').first.click()
+        page.locator('tr', has_text='KP').first.wait_for()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / 'finance_fapiao_list_zh_CN.png'))
+        body = page.inner_text('body')
+        for label in ['开票申请号', '发票号码', '价税合计', '已开具', '草稿',
+                '数电普票']:
+            with self.subTest(label=label):
+                self.assertIn(label, body)
+        self.assertNotIn('#错误', body)
+        page.locator('tbody tr', has_text='已开具').first.dblclick()
+        page.get_by_text("购买方纳税人识别号", exact=False).first.wait_for()
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(ARTIFACTS / 'finance_fapiao_zh_CN.png'))
+        body = page.inner_text('body')
+        for label in ['开票日期', '红字', '发票单据', '对账单']:
+            with self.subTest(label=label):
+                self.assertIn(label, body)

@@ -149,9 +149,11 @@ class FapiaoTestCase(_DBTestCase):
             self.assertEqual(sorted(a.name for a in attachments),
                 [f'{fapiao.number}.{k}' for k in ['ofd', 'pdf', 'xml']])
             # one live fapiao per invoice
+            with Transaction().set_context(_check_access=False):
+                copy, = Fapiao.copy([fapiao], default={
+                        'request_no': 'KP-COPY'})
             with self.assertRaises(FapiaoError):
-                Fapiao.request(Fapiao.copy([fapiao], default={
-                            'request_no': 'KP-COPY'}))
+                Fapiao.request([copy])
         actions = [e.action for e in AuditLog.search([
                     ('model', '=', 'dualrec.fapiao'),
                     ('record_id', '=', fapiao.id)], order=[('id', 'ASC')])]
@@ -432,6 +434,9 @@ class FapiaoTestCase(_DBTestCase):
         with set_company(self.company):
             with as_user(self.users['finance']):
                 fapiao, = Fapiao.search([])
+                # made by finance's actions, never by hand
+                with self.assertRaises(AccessError):
+                    Fapiao.copy([fapiao])
             with as_user(self.users['manager']):
                 self.assertEqual(len(Fapiao.search([])), 1)
                 with self.assertRaises(AccessError):
