@@ -3,7 +3,11 @@
 import csv
 import datetime as dt
 import io
+import os
+import re
 from decimal import Decimal
+
+import polib
 
 from trytond.exceptions import UserError
 from trytond.model.exceptions import AccessError
@@ -378,6 +382,32 @@ class PaymentTestCase(_DBTestCase):
                 '洁净洗车服务部,6222,工行,5.50,DZ1 1,7\r\n').encode('gbk'))
         with self.assertRaises(UnicodeEncodeError):
             payment_file([("😀", '1', 'b', Decimal(1), '', '1')])
+
+    def test_translations(self):
+        "Every menu, action, tab and message of the payouts is in Chinese"
+        root = os.path.dirname(os.path.dirname(__file__))
+        po = polib.pofile(os.path.join(root, 'locale', 'zh_CN.po'))
+        translated = {e.msgctxt for e in po if e.msgstr}
+        with open(os.path.join(root, 'payment.xml')) as file:
+            xml = file.read()
+        with open(os.path.join(root, 'message.xml')) as file:
+            messages = file.read()
+        expected = set()
+        for model, context in [
+                ('ir.action.act_window', 'model:ir.action,name:'),
+                ('ir.action.report', 'model:ir.action,name:'),
+                ('ir.action.act_window.domain',
+                    'model:ir.action.act_window.domain,name:'),
+                ]:
+            expected |= {context + i for i in re.findall(
+                    r'<record model="%s" id="([^"]+)"' % re.escape(model),
+                    xml)}
+        expected |= {'model:ir.ui.menu,name:' + i
+            for i in re.findall(r'<menuitem [^>]*id="([^"]+)"', xml)}
+        expected |= {'model:ir.message,text:' + i
+            for i in re.findall(r'id="(msg_payment[^"]+)"', messages)}
+        self.assertGreater(len(expected), 30)
+        self.assertEqual(expected - translated, set())
 
     @with_transaction()
     def test_access(self):
