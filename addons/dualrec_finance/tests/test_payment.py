@@ -426,9 +426,16 @@ class PaymentTestCase(_DBTestCase):
         with set_company(company), as_user(users['manager']):
             self.assertEqual(Payment.search([]), [payment])
             self.assertEqual(Group.search([]), [group])
-            self.assertEqual(Payment.read([payment.id],
-                    ['state', 'journal.rec_name', 'group.rec_name']
-                    )[0]['state'], 'processing')
+            # what the client reads for the lists and forms
+            for Model, record in [(Payment, payment), (Group, group)]:
+                for view_type in ['tree', 'form']:
+                    view = Model.fields_view_get(view_type=view_type)
+                    names = [n for n, f in view['fields'].items()
+                        if f['type'] not in {'one2many', 'many2many'}]
+                    names += [f'{n}.rec_name' for n, f in
+                        view['fields'].items() if f['type'] == 'many2one']
+                    values, = Model.read([record.id], names)
+                    self.assertEqual(values['id'], record.id)
             with self.assertRaises(AccessError):
                 Payment.write([payment], {'reference': "X"})
             with self.assertRaises(AccessError):
