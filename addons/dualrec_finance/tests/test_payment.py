@@ -28,16 +28,21 @@ from .tools import (
 NOV = dt.date(2026, 11, 1)
 
 
-def add_bank_account(party, number, bank_name="中国工商银行北京分行"):
-    "Give party a bank account of number at a bank named bank_name."
+def create_bank(name):
+    "Return a bank (开户行) of name."
     pool = Pool()
     Party = pool.get('party.party')
     Bank = pool.get('bank')
-    Account = pool.get('bank.account')
-    bank = None
-    if bank_name:
-        bank_party, = Party.create([{'name': bank_name}])
-        bank, = Bank.create([{'party': bank_party.id}])
+    with Transaction().set_user(0):
+        party, = Party.create([{'name': name}])
+        bank, = Bank.create([{'party': party.id}])
+    return bank
+
+
+def add_bank_account(party, number, bank_name="中国工商银行北京分行"):
+    "Give party a bank account of number at a bank named bank_name."
+    Account = Pool().get('bank.account')
+    bank = create_bank(bank_name) if bank_name else None
     with Transaction().set_user(0):
         account, = Account.create([{
                     'bank': bank.id if bank else None,
@@ -146,7 +151,8 @@ class PaymentTestCase(_DBTestCase):
         payments = pay_lines(
             [l for i in invoices for l in i.lines_to_pay], journal)
         Payment.submit(payments)
-        Payment.approve(payments)
+        # receipts are processed once submitted
+        Payment.approve([p for p in payments if p.kind == 'payable'])
         group, = process(payments)
         return group
 
@@ -325,9 +331,20 @@ class PaymentTestCase(_DBTestCase):
         pool = Pool()
         Payment = pool.get('account.payment')
         Group = pool.get('account.payment.group')
-        company, users, parties, journal, invoices = self.set_up()
+        Invoice = pool.get('account.invoice')
+        company, users, parties, journal, invoices = self.set_up(
+            receivable='9.00')
         add_bank_account(parties['MER1'], '6222020200001234567')
+        add_bank_account(parties['INS1'], '6222000000000000001')
         with set_company(company), as_user(users['finance']):
+            # a group of receipts (direct debits) is no bank payment file
+            receipt, = Invoice.search([('type', '=', 'out')])
+            receipts, = self.pay([receipt], journal).payments
+            self.assertEqual(receipts.kind, 'receivable')
+            with self.assertRaises(UserError) as refused:
+                print_file(receipts.group)
+            self.assertIn('receipts', refused.exception.message)
+
             group = self.pay([invoices['MER1'], invoices['MER2']], journal)
             # MER2 has no bank account: no file
             with self.assertRaises(UserError) as refused:
@@ -342,8 +359,7 @@ class PaymentTestCase(_DBTestCase):
                 print_file(group)
             self.assertIn('开户行', refused.exception.message)
         with Transaction().set_user(0):
-            account.bank = add_bank_account(
-                parties['INS1'], '0', "中国建设银行上海分行").bank
+            account.bank = create_bank("中国建设银行上海分行")
             account.save()
         with set_company(company), as_user(users['finance']):
             ext, data = print_file(group)
