@@ -502,13 +502,20 @@ class PaymentTestCase(_DBTestCase):
                             '6222', '', '106.00', '付款'],
                         ['2026-12-01', 'SN2', parties['INS1'].name, '6',
                             '9.00', '', '货款']]))
+        with set_company(company), as_user(users['finance']):
+            # a receipt (direct debit) is no payment request
+            pay_lines(pool.get('account.invoice').search([
+                        ('type', '=', 'out')])[0].lines_to_pay, journal)
         decoder = PYSONDecoder({})
 
         def tabs(xml_id):
             action = ActWindow(ModelData.get_id('dualrec_finance', xml_id))
             Model = pool.get(action.res_model)
-            return {d.name: Model.search(decoder.decode(d.domain)
-                    if d.domain else [])
+            order = decoder.decode(action.order) if action.order else None
+            domain = decoder.decode(action.domain) if action.domain else []
+            return {d.name: Model.search([domain,
+                        decoder.decode(d.domain) if d.domain else []],
+                    order=order)
                 for d in action.act_window_domains}
 
         with set_company(company), as_user(users['finance']):
@@ -519,7 +526,7 @@ class PaymentTestCase(_DBTestCase):
             transfers = tabs('act_fund_transfer')
             self.assertEqual(transfers['Succeeded'], list(group.payments))
             self.assertEqual(transfers['Processing'], [])
-            self.assertEqual(len(transfers['All']), 2)
+            self.assertEqual(len(transfers['All']), 3)
             groups = tabs('act_fund_transfer_group')
             self.assertEqual(groups['Complete'], [group])
             self.assertEqual(groups['Pending'], [])
