@@ -5,3 +5,7 @@ from trytond.exceptions import UserError
 
 class StatementError(UserError):
     "A statement cannot be built or moved on as asked."
+
+
+class PaymentFileError(UserError):
+    "A payment group whose bank payment file cannot be produced."

@@ -15,10 +15,12 @@ from decimal import Decimal
 
 from sql import Null
 
-from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.pool import Pool, PoolMeta
 from trytond.report import Report
+
+from .accounting import account_by_code
+from .exceptions import PaymentFileError
 
 #: Chinese bank portals (ICBC, CCB, ABC, BOC enterprise banking) read batch
 #: payment files in GBK, as Excel on a Chinese Windows writes them
@@ -34,10 +36,6 @@ CLEARING_POSTING_DELAY = dt.timedelta(days=1)
 CENT = Decimal('0.01')
 
 
-class PaymentFileError(UserError):
-    "A payment group whose bank file cannot be produced."
-
-
 def create_payment_journal(company):
     """Return the manual payment journal of company in its currency with
     clearing through account 1012 (其他货币资金) and the cash journal;
@@ -46,7 +44,6 @@ def create_payment_journal(company):
     pool = Pool()
     PaymentJournal = pool.get('account.payment.journal')
     Journal = pool.get('account.journal')
-    from .accounting import account_by_code
     journals = PaymentJournal.search([
             ('company', '=', company.id),
             ('currency', '=', company.currency.id),
