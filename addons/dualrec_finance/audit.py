@@ -26,4 +26,6 @@ class AuditLog(metaclass=PoolMeta):
             ('fapiao_void', "Fapiao Voided"),
             ('fapiao_red_letter', "Red-Letter Fapiao Requested"),
             ('fapiao_register', "Supplier Fapiao Registered"),
+            ('payment_succeed', "Payment Succeeded"),
+            ('payment_fail', "Payment Failed"),
             ]

@@ -13,6 +13,7 @@ from trytond.transaction import Transaction, TransactionError
 from dualrec.bank import BankLine
 
 from .accounting import set_up_company_accounting
+from .payment import create_payment_journal
 
 
 def loaded():
@@ -46,8 +47,8 @@ def load(password=None):
 
 
 def load_data(company):
-    """Set company's accounting up (when it has no fiscal year) and create
-    the demo statements; return them."""
+    """Set company's accounting up (when it has no fiscal year), give it
+    its payment journal and create the demo statements; return them."""
     pool = Pool()
     FiscalYear = pool.get('account.fiscalyear')
     Date = pool.get('ir.date')
@@ -59,6 +60,7 @@ def load_data(company):
             if today.month == 1:
                 from .accounting import create_fiscalyear
                 create_fiscalyear(company, today.year - 1)
+        create_payment_journal(company)
         return create_statements(company, today)
 
 

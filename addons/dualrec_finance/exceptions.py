@@ -17,3 +17,7 @@ class FapiaoError(UserError):
 
 class BankImportError(UserError):
     "A bank export that cannot be imported."
+
+
+class PaymentFileError(UserError):
+    "A payment group whose bank payment file cannot be produced."

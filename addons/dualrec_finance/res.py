@@ -7,6 +7,7 @@ ACCOUNTING_GROUPS = [
     ('account', 'group_account'),
     ('account_statement', 'group_statement'),
     ('account_payment', 'group_payment'),
+    ('account_payment', 'group_payment_approval'),
     ]
 
 

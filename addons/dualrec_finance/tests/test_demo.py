@@ -24,6 +24,8 @@ class DemoTestCase(_DBTestCase):
             orders_demo.load_data(company, 'dualrec2026', count=200)
             statements = demo.load_data(company)
             self.assertTrue(Account.search([('code', '=', '22210101')]))
+            journal, = pool.get('account.payment.journal').search([])
+            self.assertEqual(journal.clearing_account.code, '1012')
         states = {s.direction: [] for s in statements}
         for statement in statements:
             states[statement.direction].append(statement.state)
