@@ -141,12 +141,15 @@ use_backend() {
         *) die "unknown database backend '$1' (use sqlite or postgresql)" ;;
     esac
     mkdir -p "$ROOT/var/db"
-    cat > "$ROOT/var/paths.conf" <<CONF
+    # written aside then moved: runs side by side read it meanwhile
+    local paths="$ROOT/var/paths.conf.$$"
+    cat > "$paths" <<CONF
 # Written by scripts/lib.sh: the paths of trytond.conf made absolute.
 [database]
 path = $ROOT/var/db
 [web]
 root = $ROOT/var/www
 CONF
+    mv -f "$paths" "$ROOT/var/paths.conf"
     CONF+=("$ROOT/var/paths.conf")
 }
