@@ -168,9 +168,11 @@ class SupervisorTestCase(unittest.TestCase):
                 "WHERE dequeued_at IS NOT NULL AND finished_at IS NULL"),
             30, "the worker has not taken the task")
         os.kill(worker, signal.SIGKILL)
-        # a killed worker commits nothing more: what is unfinished now is
-        # what the new worker must take back (none when the task ended
-        # between the look above and the kill)
+        # a killed worker commits nothing more once the database has seen
+        # its connection close (a COMMIT sent just before the kill may still
+        # be completing): what is unfinished then is what the new worker
+        # must take back (none when the task ended before the kill)
+        time.sleep(2)
         interrupted = sql(self.server, "SELECT id FROM ir_queue "
             "WHERE dequeued_at IS NOT NULL AND finished_at IS NULL")
 
@@ -187,7 +189,8 @@ class SupervisorTestCase(unittest.TestCase):
         self.assertEqual(data['status'], 'ready', data.get('error'))
         # killed mid-task: the task was put back for the new worker
         if interrupted:
-            self.wait_for(lambda: 'taking back 1 interrupted tasks'
+            taken_back = f'taking back {len(interrupted)} interrupted tasks'
+            self.wait_for(lambda: taken_back
                 in self.server.log_tail(200000), 120,
                 "the interrupted task was not taken back")
 
