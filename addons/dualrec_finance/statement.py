@@ -224,6 +224,24 @@ class Statement(Workflow, ModelSQL, ModelView):
     # -- amounts ----------------------------------------------------------
 
     @classmethod
+    def get_orders(cls, statements):
+        """Return {statement id: its orders}, read by SQL: browsing the
+        lines of many statements at once instantiates each line with the
+        ids of all of them."""
+        pool = Pool()
+        Order = pool.get('dualrec.order')
+        line = pool.get('dualrec.statement.line').__table__()
+        cursor = Transaction().connection.cursor()
+        result = {s.id: [] for s in statements}
+        for sub_ids in grouped_slice(list(result), 1000):
+            cursor.execute(*line.select(line.statement, line.order,
+                    where=line.statement.in_(list(sub_ids)),
+                    order_by=[line.statement, line.id]))
+            for statement, order in cursor:
+                result[statement].append(order)
+        return {s: Order.browse(o) for s, o in result.items()}
+
+    @classmethod
     def update_amounts(cls, statements):
         "Store the sums of the lines of statements (one query for all)."
         pool = Pool()
@@ -349,8 +367,9 @@ class Statement(Workflow, ModelSQL, ModelView):
     @Workflow.transition('sent')
     def send(cls, statements):
         "Send the statements to their counterparty for reconciliation."
+        orders = cls.get_orders(statements)
         for statement in statements:
-            if not statement.lines:
+            if not orders[statement.id]:
                 raise StatementError(gettext(
                         'dualrec_finance.msg_statement_empty',
                         statement=statement.rec_name))
@@ -497,9 +516,10 @@ class Statement(Workflow, ModelSQL, ModelView):
             statement.invoice = invoice
         cls.save(statements)
         Invoice.post(invoices)
+        orders = cls.get_orders(statements)
         for statement in statements:
             with without_check_access():
-                Order.invoice([l.order for l in statement.lines],
+                Order.invoice(orders[statement.id],
                     comment=statement.number)
         cls._log('statement_invoice', statements)
         # the fapiao requests (开票申请) of the customer invoices
@@ -587,9 +607,10 @@ class Statement(Workflow, ModelSQL, ModelView):
     def settle(cls, statements):
         "Settle invoiced statements and their orders: the invoice is paid."
         Order = Pool().get('dualrec.order')
+        orders = cls.get_orders(statements)
         for statement in statements:
             with without_check_access():
-                Order.settle([l.order for l in statement.lines],
+                Order.settle(orders[statement.id],
                     comment=statement.number)
         cls._log('statement_settle', statements)
 
@@ -601,9 +622,10 @@ class Statement(Workflow, ModelSQL, ModelView):
         the fapiao of their invoice was reversed by a red-letter fapiao or
         voided and the invoice cancelled.  They can be invoiced again."""
         Order = Pool().get('dualrec.order')
+        orders = cls.get_orders(statements)
         for statement in statements:
             with without_check_access():
-                Order.reopen([l.order for l in statement.lines],
+                Order.reopen(orders[statement.id],
                     comment=comment or statement.number)
         cls.write(list(statements), {'invoice': None})
         cls._log('statement_reopen', statements, comment)
@@ -614,9 +636,10 @@ class Statement(Workflow, ModelSQL, ModelView):
         """Take settled statements back to invoiced, their orders too: the
         payment of their invoice failed and the invoice is open again."""
         Order = Pool().get('dualrec.order')
+        orders = cls.get_orders(statements)
         for statement in statements:
             with without_check_access():
-                Order.unsettle([l.order for l in statement.lines],
+                Order.unsettle(orders[statement.id],
                     comment=comment or statement.number)
         cls._log('statement_unsettle', statements, comment)
 
