@@ -2,7 +2,6 @@
 # of this repository contains the full copyright notices and license terms.
 import datetime as dt
 import io
-import time
 import unittest
 from decimal import Decimal
 
@@ -154,8 +153,8 @@ class MatchTest(unittest.TestCase):
         "Full-width brackets and spaces do not matter."
         self.assertEqual(normalize_name(' 人寿（集团） a'), '人寿(集团)A')
 
-    def test_speed(self):
-        "10,000 lines against 3,000 open items match in well under a second."
+    def test_many_lines(self):
+        "10,000 mixed lines against 3,000 open items each get their kind."
         items = [OpenItem(i, (f'客户{i % 50}',), Decimal(100 + i),
                 (f'INV{i:06d}',)) for i in range(3000)]
         lines = []
@@ -170,12 +169,13 @@ class MatchTest(unittest.TestCase):
                 lines.append(line(1, f'客户{i % 50}', '', f'S{n}'))
             else:
                 lines.append(line(7, '陌生人', f'memo {n}'))
-        start = time.perf_counter()
+        # The speed is measured by bench/settlement.py, not here.
         results = match(lines, items)
-        elapsed = time.perf_counter() - start
         self.assertEqual(len(results), 10000)
-        self.assertLess(elapsed, 0.5)
-
+        kinds = [r.kind for r in results]
+        self.assertEqual(kinds[0], 'reference')
+        self.assertTrue(all(k == 'unmatched' for k in kinds[3::4]))
+        self.assertTrue(all(r.item is None for r in results[3::4]))
 
 if __name__ == '__main__':
     unittest.main()
