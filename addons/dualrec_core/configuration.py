@@ -84,6 +84,21 @@ class Configuration(AuditMixin, ModelSingleton, ModelSQL, ModelView):
     def default_token_hours(cls):
         return 12
 
+    @classmethod
+    def pii_keys(cls):
+        """Return the (encryption, index) keys of personal data, derived
+        from the master key of the configuration: the other addons keep
+        their personal data as the tickets do."""
+        from .ticket import pii_keys
+        return pii_keys()
+
+    @classmethod
+    def pii_master(cls):
+        "Return the bytes of the master key of personal data (or raise)."
+        from dualrec import pii
+        cls.pii_keys()  # the translated error without a valid key
+        return pii.load_master_key(pii_master_key())
+
     def get_storage_root(self):
         "Return the directory that holds recordings and upload sessions."
         if self.storage_path:

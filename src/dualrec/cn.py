@@ -21,6 +21,8 @@ The rules are those of the People's Bank of China's 支付结算办法 (附一
 Amounts are rounded half-up to the fen first; a negative amount is prefixed
 with 负.
 """
+import re
+import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
 
 __all__ = ['amount_in_words']
@@ -89,3 +91,21 @@ def amount_in_words(amount):
     elif not jiao:
         words.append('整')
     return ''.join(words)
+
+
+# -- vehicle plates (GA 36) ------------------------------------------------------
+
+PROVINCES = '京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼'
+_PLATE = re.compile(
+    '^[' + PROVINCES + '][A-Z][A-HJ-NP-Z0-9]{4,5}[A-HJ-NP-Z0-9挂学警港澳]$')
+
+
+def normalize_plate(value):
+    """Return the plate number value in its canonical form (upper case, no
+    spaces, dots or hyphens, half-width), or None if it is not a mainland
+    plate: a province, a letter and 5 symbols (6 for new energy)."""
+    if not value:
+        return None
+    text = unicodedata.normalize('NFKC', str(value)).upper()
+    text = re.sub(r'[\s·.\-]', '', text)
+    return text if _PLATE.match(text) else None
