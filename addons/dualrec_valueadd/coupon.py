@@ -82,6 +82,17 @@ def token_key():
     return codes.derive_token_key(Configuration.pii_master())
 
 
+def clear_cache(Model, ids):
+    "Forget the cached values of the records ids of Model written by SQL."
+    transaction = Transaction()
+    transaction.counter += 1
+    for cache in transaction.cache.values():
+        if Model.__name__ in cache:
+            cache_model = cache[Model.__name__]
+            for id_ in ids:
+                cache_model.pop(id_, None)
+
+
 def refusal(error):
     "Return the CouponRefusal of a dualrec.coupon.CouponError."
     return CouponRefusal(error.code, **error.params)
@@ -304,7 +315,7 @@ class Batch(Workflow, ModelSQL, ModelView):
         coupon = Coupon.__table__()
         cursor = Transaction().connection.cursor()
         result = {n: {b.id: 0 for b in batches} for n in names}
-        for sub in grouped_slice([b.id for b in batches]):
+        for sub in grouped_slice([b.id for b in batches], 1000):
             cursor.execute(*coupon.select(coupon.batch, Count(Literal('*')),
                     Sum(coupon.uses),
                     where=coupon.batch.in_(list(sub)),
@@ -637,25 +648,14 @@ class Coupon(ModelSQL, ModelView):
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
         ids = [c.id for c in coupons]
-        for sub in grouped_slice(ids):
+        for sub in grouped_slice(ids, 1000):
             cursor.execute(*table.update([table.state, table.write_date,
                         table.write_uid],
                     ['cancelled', now(), Transaction().user],
                     where=table.id.in_(list(sub))
                     & (table.state == 'issued')))
-        cls._clear_records(ids)
+        clear_cache(cls, ids)
         AuditLog.log('coupon_cancel', coupons, model=cls.__name__)
-
-    @classmethod
-    def _clear_records(cls, ids):
-        "Forget the cached values of the coupons ids written by SQL."
-        transaction = Transaction()
-        transaction.counter += 1
-        for cache in transaction.cache.values():
-            if cls.__name__ in cache:
-                cache_cls = cache[cls.__name__]
-                for id_ in ids:
-                    cache_cls.pop(id_, None)
 
     @classmethod
     def expire(cls):
@@ -816,7 +816,7 @@ class Coupon(ModelSQL, ModelView):
                 where=(table.id == self.id) & (table.state == 'issued')
                 & (table.uses < table.usage_limit)))
         taken = cursor.rowcount == 1
-        self.__class__._clear_records([self.id])
+        clear_cache(self.__class__, [self.id])
         return taken
 
     def give_back_use(self):
@@ -827,7 +827,7 @@ class Coupon(ModelSQL, ModelView):
                 [table.uses, table.state, table.write_date, table.write_uid],
                 [table.uses - 1, 'issued', now(), Transaction().user],
                 where=(table.id == self.id) & (table.uses > 0)))
-        self.__class__._clear_records([self.id])
+        clear_cache(self.__class__, [self.id])
 
 
 class Redemption(ModelSQL, ModelView):
@@ -1107,6 +1107,7 @@ class Redemption(ModelSQL, ModelView):
                     & (table.state == 'done')))
             if cursor.rowcount != 1:
                 raise DatabaseOperationalError("redemption returned at once")
+            clear_cache(cls, [redemption.id])
             coupon.give_back_use()
             redemption = cls(redemption.id)
             redemption._reverse_orders(reason.strip())

@@ -22,6 +22,7 @@ class CouponRefusal(CodedError):
     """A refused issue, redemption, return or rating, answered by the API
     as {code, message} with its status; the message is translated."""
 
-    def __init__(self, code, status=400, **params):
+    def __init__(self, code, /, status=400, **params):
+        # code is positional only: the params often hold a coupon's code
         message = gettext(f'dualrec_valueadd.msg_coupon_{code}', **params)
         super().__init__(code, message, params, status=status)
