@@ -69,6 +69,10 @@ cat <<MSG
     manager   经理 / manager              (广东分公司)
     finance   财务 / finance              (广东分公司)
     orders    订单专员 / order center     (all branches)
+    valueadd  增值服务专员 / value-added services (merchants, coupons)
+    merchant1 商户核销员 / merchant staff (洁净汽车美容服务部)
+    merchant2 商户核销员 / merchant staff (车之家汽车维修保养有限公司)
+    insurer_api  保司出单系统 / insurer's policy system (鼎安财产保险, API)
 
 MSG
 # The server, the queue worker (the media pipeline never runs in a web

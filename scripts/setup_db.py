@@ -179,6 +179,12 @@ def main():
             if not finance_demo.loaded():
                 print("==> loading the finance demo data", file=sys.stderr)
                 finance_demo.load(password=args.admin_password)
+            # value-added services: merchants, batches and their coupons
+            from trytond.modules.dualrec_valueadd import demo as valueadd_demo
+            if not valueadd_demo.loaded():
+                print("==> loading the value-added services demo data",
+                    file=sys.stderr)
+                valueadd_demo.load(password=args.admin_password)
         stamp.write_text(current)
     elif stamp.read_text() != current:
         print(f"==> updating the modules of '{args.database}'",
