@@ -82,13 +82,17 @@ def token_key():
     return codes.derive_token_key(Configuration.pii_master())
 
 
-def clear_cache(Model, ids):
-    "Forget the cached values of the records ids of Model written by SQL."
+def clear_cache(Model, ids=None):
+    """Forget the cached values of the records ids (default: all) of Model
+    written by SQL."""
     transaction = Transaction()
     transaction.counter += 1
     for cache in transaction.cache.values():
         if Model.__name__ in cache:
             cache_model = cache[Model.__name__]
+            if ids is None:
+                cache_model.clear()
+                continue
             for id_ in ids:
                 cache_model.pop(id_, None)
 
@@ -378,6 +382,7 @@ class Batch(Workflow, ModelSQL, ModelView):
     def copy(cls, batches, default=None):
         default = default.copy() if default is not None else {}
         default.setdefault('number', None)
+        default.setdefault('state', 'draft')
         default.setdefault('coupons', None)
         return super().copy(batches, default=default)
 
@@ -424,6 +429,9 @@ class Batch(Workflow, ModelSQL, ModelView):
                 days=self.valid_days)
         except codes.CouponError as error:
             raise refusal(error) from None
+        if last < day:
+            # coupons born expired
+            raise CouponRefusal('bad_validity')
         enc_key, index_key = pool.get('dualrec.configuration').pii_keys()
         vlist = []
         for number, owner in enumerate(owners, 1):
@@ -668,11 +676,13 @@ class Coupon(ModelSQL, ModelView):
         count = 0
         for company in Company.search([]):
             day = today(company)
-            cursor.execute(*table.update([table.state, table.write_date],
-                    ['expired', now()],
+            cursor.execute(*table.update(
+                    [table.state, table.write_date, table.write_uid],
+                    ['expired', now(), Transaction().user],
                     where=(table.company == company.id)
                     & (table.state == 'issued') & (table.last_day < day)))
             count += cursor.rowcount if cursor.rowcount > 0 else 0
+        clear_cache(cls)
         return count
 
     @classmethod
@@ -945,7 +955,9 @@ class Redemption(ModelSQL, ModelView):
                     <= USE_TIME_AHEAD):
                 raise CouponRefusal('bad_use_time', field='use_time')
             company = coupon.company
-            day = local_day(company, moment)
+            # the day of the use (a use queued offline on the last day is
+            # still in time), as the orders are dated
+            day = local_day(company, use_time)
             coupon.check_usable(merchant, store, plate, day)
             agreement = Pool().get('dualrec.merchant.agreement').find(
                 company, merchant, coupon.batch.service, day)
