@@ -457,6 +457,7 @@ class Batch(Workflow, ModelSQL, ModelView):
                 'policy_number': owner.get('policy') or None,
                 'issue_request_no': request_no,
                 'issued_at': issued_at,
+                'issue_day': day,
                 'first_day': first,
                 'last_day': last,
                 'usage_limit': self.usage_limit,
@@ -526,6 +527,8 @@ class Coupon(ModelSQL, ModelView):
         help="The insurer's request number of the issue (its "
         "idempotency key).")
     issued_at = fields.DateTime("Issued At", readonly=True, required=True)
+    issue_day = fields.Date("Issue Day", readonly=True, required=True,
+        help="The company's calendar day of the issue.")
     first_day = fields.Date("Valid From", readonly=True, required=True)
     last_day = fields.Date("Valid Until", readonly=True, required=True)
     usage_limit = fields.Integer("Uses Allowed", readonly=True,
@@ -749,6 +752,49 @@ class Coupon(ModelSQL, ModelView):
                 return existing, False
             return batch.issue([owner] * count, request_no=request_no), True
 
+    @classmethod
+    def owners_of(cls, service, min_rating=None, from_date=None,
+            to_date=None, exclude_batch=None):
+        """Return the owners (the values of Batch.issue) of the coupons
+        redeemed for service, rated min_rating or more, used between the
+        dates; one per phone (or plate), none who holds an issued coupon
+        of exclude_batch."""
+        pool = Pool()
+        Redemption = pool.get('dualrec.coupon.redemption')
+        domain = [('service', '=', service.id), ('state', '=', 'done'),
+            ('coupon.batch.binding', '=', 'bound')]
+        if min_rating:
+            domain.append(('rating', '>=', min_rating))
+        if from_date:
+            domain.append(('day', '>=', from_date))
+        if to_date:
+            domain.append(('day', '<=', to_date))
+        redemptions = Redemption.search(domain,
+            order=[('use_time', 'DESC'), ('id', 'DESC')])
+        held = set()
+        if exclude_batch:
+            with without_check_access():
+                for coupon in cls.search([('batch', '=', exclude_batch.id),
+                            ('state', '=', 'issued')]):
+                    held.add(coupon.phone_index or coupon.plate)
+        owners, seen = [], set()
+        for redemption in redemptions:
+            with without_check_access():
+                coupon = redemption.coupon
+                key = coupon.phone_index or coupon.plate
+                if not key or key in seen or key in held:
+                    continue
+                seen.add(key)
+                owners.append({
+                        'owner': coupon.owner.id if coupon.owner else None,
+                        'name': coupon.owner_name,
+                        'phone': coupon.owner_phone(),
+                        'plate': coupon.plate,
+                        'vehicle_model': coupon.vehicle_model,
+                        'policy': coupon.policy_number,
+                        })
+        return owners
+
     # -- redemption -----------------------------------------------------------
 
     @classmethod
@@ -866,6 +912,9 @@ class Redemption(ModelSQL, ModelView):
     use_time = fields.DateTime("Use Time", required=True, readonly=True)
     day = fields.Date("Day", required=True, readonly=True,
         help="The company's calendar day of the use.")
+    issue_days = fields.Float("Days from Issue", digits=(16, 2),
+        readonly=True,
+        help="The days from the issue of the coupon to this use.")
     plate_seen = fields.Char("Plate Seen", readonly=True)
     location = fields.Char("Location", readonly=True)
     state = fields.Selection(REDEMPTION_STATES, "State", required=True,
@@ -979,6 +1028,9 @@ class Redemption(ModelSQL, ModelView):
                             'request_no': request_no,
                             'use_time': use_time,
                             'day': local_day(company, use_time),
+                            'issue_days': round(max((use_time
+                                        - coupon.issued_at).total_seconds(),
+                                    0) / 86400, 2),
                             'plate_seen': (normalize_plate(plate) or plate
                                 if plate else None),
                             'location': location,

@@ -224,5 +224,54 @@ class ValueaddTestCase(ModuleTestCase):
             with self.assertRaises(AccessError):
                 Redemption.search([])
 
+    @with_transaction()
+    def test_figures_and_reissue(self):
+        "The figures count the batch; the owners who liked it get more"
+        pool = Pool()
+        Figure = pool.get('dualrec.coupon.figure')
+        Redemption = pool.get('dualrec.coupon.redemption')
+        Reissue = pool.get('dualrec.coupon.reissue', type='wizard')
+        from trytond.modules.dualrec_valueadd.tests.tools import create_batch
+        data = set_up_valueadd()
+        owners = [{'plate': f'粤A1234{n}', 'phone': f'1380013800{n}',
+                'name': f"车主{n}"} for n in range(3)]
+        with set_company(data.company):
+            coupons = data.batches['insurer'].issue(owners)
+        for n, rating in [(0, 5), (1, 3)]:
+            self.redeem(data, coupons[n], f'F-{n}', plate=owners[n]['plate'])
+            with as_user(data.users['app']):
+                Redemption.rate(coupons[n].code, rating,
+                    phone=owners[n]['phone'])
+        with as_user(data.users['valueadd']), \
+                Transaction().set_context(company=data.company.id):
+            figure, = [f for f in Figure.search([])
+                if f.batch == data.batches['insurer']]
+            self.assertEqual((figure.issued, figure.redeemed,
+                    figure.expired, figure.redemption_rate, figure.rating),
+                (3, 2, 0, 66.67, 4.0))
+            self.assertGreaterEqual(figure.issue_days, 0)
+        with as_user(data.users['sales']):
+            with self.assertRaises(AccessError):
+                Figure.search([])
+
+        with set_company(data.company):
+            target = create_batch(data.company, data.parties['insurer'],
+                data.service, name="回馈券")
+        with as_user(data.users['valueadd']):
+            session_id, _, _ = Reissue.create()
+            reissue = Reissue(session_id)
+            reissue.start.service = data.service
+            reissue.start.min_rating = 4
+            reissue.start.from_date = reissue.start.to_date = None
+            reissue.start.batch = target
+            action, _ = reissue.do_issue({'name': "Coupons"})
+            issued = pool.get('dualrec.coupon').search(
+                [('batch', '=', target.id)])
+            self.assertEqual([(c.plate, c.owner_name) for c in issued],
+                [('粤A12340', "车主0")])
+            self.assertTrue(issued[0].matches_phone('13800138000'))
+            with self.assertRaises(UserError):
+                reissue.do_issue({'name': "Coupons"})
+
 
 del ModuleTestCase

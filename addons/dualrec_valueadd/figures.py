@@ -1,0 +1,205 @@
+# This file is part of the dualrec suite.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+"""The figures of the coupons and the targeted re-issue they lead to.
+
+The figures count the coupons the user may read (``Coupon.search(...,
+query=True)``): the coupons' record rules apply to them as to the list.
+"""
+from sql import Cast, Literal
+from sql.aggregate import Avg, Count, Min, Sum
+from sql.conditionals import Case
+from sql.functions import Function, Round
+
+from trytond import backend
+from trytond.i18n import gettext
+from trytond.model import ModelSQL, ModelView, fields
+from trytond.pool import Pool
+from trytond.pyson import PYSONEncoder
+from trytond.transaction import Transaction
+from trytond.wizard import Button, StateAction, StateView, Wizard
+
+from .exceptions import BatchError, CouponRefusal
+
+
+class _ToChar(Function):
+    __slots__ = ()
+    _function = 'TO_CHAR'
+
+
+class _StrFTime(Function):
+    __slots__ = ()
+    _function = 'STRFTIME'
+
+
+def month_of(column):
+    "Return the SQL text 'YYYY-MM' of the date column."
+    if backend.name == 'postgresql':
+        return _ToChar(column, 'YYYY-MM')
+    return _StrFTime('%Y-%m', column)
+
+
+class FigureContext(ModelView):
+    "The filters of the coupon figures."
+    __string__ = "Coupon Figures Context"
+    __name__ = 'dualrec.coupon.figure.context'
+
+    company = fields.Many2One('company.company', "Company",
+        help="Only the coupons of this company; all of the user's "
+        "companies when empty.")
+    from_date = fields.Date("From Date",
+        help="Only the coupons issued on this day or later.")
+    to_date = fields.Date("To Date",
+        help="Only the coupons issued on this day or earlier.")
+    issuer = fields.Many2One('party.party', "Issuer",
+        help="Only the coupons of this issuer.")
+    service = fields.Many2One('dualrec.valueadd.service', "Service",
+        help="Only the coupons of this service.")
+
+    @classmethod
+    def default_company(cls):
+        return Transaction().context.get('company')
+
+
+class Figure(ModelSQL, ModelView):
+    "Coupons issued, redeemed, expired per batch and month of issue."
+    __string__ = "Coupon Figures"
+    __name__ = 'dualrec.coupon.figure'
+
+    company = fields.Many2One('company.company', "Company", readonly=True)
+    batch = fields.Many2One('dualrec.coupon.batch', "Batch", readonly=True)
+    issuer = fields.Many2One('party.party', "Issuer", readonly=True)
+    service = fields.Many2One('dualrec.valueadd.service', "Service",
+        readonly=True)
+    month = fields.Char("Month", readonly=True,
+        help="The month of issue (YYYY-MM).")
+    issued = fields.Integer("Issued", readonly=True,
+        help="The coupons issued.")
+    redeemed = fields.Integer("Redeemed", readonly=True,
+        help="The coupons used at least once.")
+    expired = fields.Integer("Expired", readonly=True,
+        help="The coupons that expired unused.")
+    cancelled = fields.Integer("Cancelled", readonly=True)
+    redemption_rate = fields.Float("Redemption Rate (%)", digits=(16, 2),
+        readonly=True, help="The coupons redeemed per hundred issued.")
+    rating = fields.Float("Average Rating", digits=(16, 2), readonly=True,
+        help="The average rating of the rated redemptions.")
+    issue_days = fields.Float("Days to Use", digits=(16, 2), readonly=True,
+        help="The average days from issue to use.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('month', 'DESC'), ('batch', 'DESC'), ('id', 'ASC')]
+
+    @classmethod
+    def _coupon_domain(cls):
+        context = Transaction().context
+        domain = []
+        if context.get('company') is not None:
+            domain.append(('company', '=', context['company']))
+        if context.get('from_date'):
+            domain.append(('issue_day', '>=', context['from_date']))
+        if context.get('to_date'):
+            domain.append(('issue_day', '<=', context['to_date']))
+        if context.get('issuer'):
+            domain.append(('batch.issuer', '=', context['issuer']))
+        if context.get('service'):
+            domain.append(('batch.service', '=', context['service']))
+        return domain
+
+    @classmethod
+    def table_query(cls):
+        pool = Pool()
+        Coupon = pool.get('dualrec.coupon')
+        Batch = pool.get('dualrec.coupon.batch')
+        Redemption = pool.get('dualrec.coupon.redemption')
+        coupon = Coupon.__table__()
+        batch = Batch.__table__()
+        redemption = Redemption.__table__()
+        ids = Coupon.search(cls._coupon_domain(), order=[], query=True)
+        uses = redemption.select(redemption.coupon,
+            Avg(redemption.issue_days).as_('days'),
+            Avg(redemption.rating).as_('rating'),
+            where=redemption.state == 'done',
+            group_by=[redemption.coupon])
+        query = coupon.join(batch, condition=coupon.batch == batch.id
+            ).join(uses, 'LEFT', condition=uses.coupon == coupon.id)
+        month = month_of(coupon.issue_day)
+
+        def count(condition):
+            return Sum(Case((condition, 1), else_=0))
+        issued = Count(Literal('*'))
+        redeemed = count(coupon.uses > 0)
+        return query.select(
+            Min(coupon.id).as_('id'),
+            coupon.company.as_('company'),
+            coupon.batch.as_('batch'),
+            batch.issuer.as_('issuer'),
+            batch.service.as_('service'),
+            month.as_('month'),
+            issued.as_('issued'),
+            redeemed.as_('redeemed'),
+            count(coupon.state == 'expired').as_('expired'),
+            count(coupon.state == 'cancelled').as_('cancelled'),
+            cls.redemption_rate.sql_cast(Round(
+                    Cast(redeemed, 'FLOAT') * 100 / issued, 2)).as_(
+                'redemption_rate'),
+            cls.rating.sql_cast(Round(Avg(uses.rating), 2)).as_('rating'),
+            cls.issue_days.sql_cast(Round(Avg(uses.days), 2)).as_(
+                'issue_days'),
+            where=coupon.id.in_(ids),
+            group_by=[coupon.company, coupon.batch, batch.issuer,
+                batch.service, month])
+
+
+class ReissueStart(ModelView):
+    "Choose the owners of earlier redemptions and the batch to issue from."
+    __string__ = "Targeted Re-issue"
+    __name__ = 'dualrec.coupon.reissue.start'
+
+    service = fields.Many2One('dualrec.valueadd.service', "Used Service",
+        required=True,
+        help="The owners who redeemed a coupon of this service.")
+    min_rating = fields.Integer("Rated at Least",
+        domain=['OR', ('min_rating', '=', None),
+            [('min_rating', '>=', 1), ('min_rating', '<=', 5)]],
+        help="Only the owners who rated the service this much or more.")
+    from_date = fields.Date("Used From",
+        help="Only the redemptions of this day or later.")
+    to_date = fields.Date("Used To",
+        help="Only the redemptions of this day or earlier.")
+    batch = fields.Many2One('dualrec.coupon.batch', "Issue From",
+        required=True,
+        domain=[('state', '=', 'active'), ('binding', '=', 'bound')],
+        help="The active batch, bound to owners, that issues the new "
+        "coupons; an owner who already holds one of it is skipped.")
+
+
+class Reissue(Wizard):
+    "Issue a new batch's coupons to the owners chosen by their redemptions."
+    __name__ = 'dualrec.coupon.reissue'
+    start = StateView('dualrec.coupon.reissue.start',
+        'dualrec_valueadd.coupon_reissue_start_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Issue", 'issue', 'tryton-ok', default=True),
+            ])
+    issue = StateAction('dualrec_valueadd.act_coupon_form')
+
+    def do_issue(self, action):
+        pool = Pool()
+        Coupon = pool.get('dualrec.coupon')
+        start = self.start
+        owners = Coupon.owners_of(start.service, min_rating=start.min_rating,
+            from_date=start.from_date, to_date=start.to_date,
+            exclude_batch=start.batch)
+        if not owners:
+            raise BatchError(gettext('dualrec_valueadd.msg_reissue_none'))
+        try:
+            coupons = start.batch.issue(owners)
+        except CouponRefusal as error:
+            raise BatchError(error.message) from error
+        action['pyson_domain'] = PYSONEncoder().encode(
+            [('id', 'in', [c.id for c in coupons])])
+        action['name'] += f' ({start.batch.number}, {len(coupons)})'
+        return action, {}
+
