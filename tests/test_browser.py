@@ -224,6 +224,36 @@ class WebClientTestCase(unittest.TestCase):
             with self.subTest(label=label):
                 self.assertIn(label, body)
 
+    def test_valueadd_batches_and_coupons(self):
+        "Value-added staff list the batches, open one and list its coupons"
+        page = self.new_page('valueadd_batches')
+        self.login(page, 'valueadd')
+        self.open_menu(page, '增值服务', '券批次')
+        page.locator('.nav-tabs a, a[role=tab]', has_text='全部').first.click()
+        page.locator('tr', has_text='QP').first.wait_for()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / 'valueadd_batches_zh_CN.png'))
+        body = page.inner_text('body')
+        for label in ['批次号', '发券方', '已发券', '已核销', '启用']:
+            with self.subTest(label=label):
+                self.assertIn(label, body)
+        self.assertNotIn('#错误', body)
+        page.locator('tbody tr td', has_text='QP').first.dblclick()
+        page.get_by_text('适用范围', exact=False).first.wait_for()
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(ARTIFACTS / 'valueadd_batch_zh_CN.png'))
+        self.open_menu(page, '优惠券')
+        page.locator('.nav-tabs a, a[role=tab]', has_text='全部').first.click()
+        page.locator('tbody tr').nth(5).wait_for()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / 'valueadd_coupons_zh_CN.png'))
+        body = page.inner_text('body')
+        for label in ['券码', '车牌', '已核销', '已过期', '已作废']:
+            with self.subTest(label=label):
+                self.assertIn(label, body)
+        # the owner's phone is masked
+        self.assertRegex(body, r'1\d\d\*{4}\d{4}')
+
     def test_finance_fapiao(self):
         "Finance lists the fapiao requests and opens the issued one"
         page = self.new_page('finance_fapiao')

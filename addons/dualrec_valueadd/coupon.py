@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import time
 
-from sql import Literal, Null, Select
+from sql import Null, Select
 from sql.aggregate import Count, Sum
 from sql.conditionals import Case
 
@@ -320,7 +320,7 @@ class Batch(Workflow, ModelSQL, ModelView):
         cursor = Transaction().connection.cursor()
         result = {n: {b.id: 0 for b in batches} for n in names}
         for sub in grouped_slice([b.id for b in batches], 1000):
-            cursor.execute(*coupon.select(coupon.batch, Count(Literal('*')),
+            cursor.execute(*coupon.select(coupon.batch, Count(),
                     Sum(coupon.uses),
                     where=coupon.batch.in_(list(sub)),
                     group_by=[coupon.batch]))

@@ -5,7 +5,7 @@
 The figures count the coupons the user may read (``Coupon.search(...,
 query=True)``): the coupons' record rules apply to them as to the list.
 """
-from sql import Cast, Literal
+from sql import Cast
 from sql.aggregate import Avg, Count, Min, Sum
 from sql.conditionals import Case
 from sql.functions import Function, Round
@@ -124,32 +124,35 @@ class Figure(ModelSQL, ModelView):
             group_by=[redemption.coupon])
         query = coupon.join(batch, condition=coupon.batch == batch.id
             ).join(uses, 'LEFT', condition=uses.coupon == coupon.id)
-        month = month_of(coupon.issue_day)
+        # the month is a column of a subquery: PostgreSQL groups by it only
+        # if it is the same expression, and its format is a parameter
+        rows = query.select(coupon.id, coupon.company, coupon.batch,
+            batch.issuer, batch.service, coupon.uses, coupon.state,
+            uses.rating, uses.days,
+            month_of(coupon.issue_day).as_('month'),
+            where=coupon.id.in_(ids))
 
         def count(condition):
             return Sum(Case((condition, 1), else_=0))
-        issued = Count(Literal('*'))
-        redeemed = count(coupon.uses > 0)
-        return query.select(
-            Min(coupon.id).as_('id'),
-            coupon.company.as_('company'),
-            coupon.batch.as_('batch'),
-            batch.issuer.as_('issuer'),
-            batch.service.as_('service'),
-            month.as_('month'),
+        issued = Count()
+        redeemed = count(rows.uses > 0)
+        keys = [rows.company, rows.batch, rows.issuer, rows.service,
+            rows.month]
+        return rows.select(
+            Min(rows.id).as_('id'),
+            *(k.as_(k.name) for k in keys),
             issued.as_('issued'),
             redeemed.as_('redeemed'),
-            count(coupon.state == 'expired').as_('expired'),
-            count(coupon.state == 'cancelled').as_('cancelled'),
+            count(rows.state == 'expired').as_('expired'),
+            count(rows.state == 'cancelled').as_('cancelled'),
             cls.redemption_rate.sql_cast(Round(
-                    Cast(redeemed, 'FLOAT') * 100 / issued, 2)).as_(
-                'redemption_rate'),
-            cls.rating.sql_cast(Round(Avg(uses.rating), 2)).as_('rating'),
-            cls.issue_days.sql_cast(Round(Avg(uses.days), 2)).as_(
-                'issue_days'),
-            where=coupon.id.in_(ids),
-            group_by=[coupon.company, coupon.batch, batch.issuer,
-                batch.service, month])
+                    Cast(Cast(redeemed, 'FLOAT') * 100 / issued, 'NUMERIC'),
+                    2)).as_('redemption_rate'),
+            cls.rating.sql_cast(Round(Cast(Avg(rows.rating), 'NUMERIC'),
+                    2)).as_('rating'),
+            cls.issue_days.sql_cast(Round(Cast(Avg(rows.days), 'NUMERIC'),
+                    2)).as_('issue_days'),
+            group_by=keys)
 
 
 class ReissueStart(ModelView):
