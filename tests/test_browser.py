@@ -1,6 +1,7 @@
 # This file is part of the dualrec suite.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
 """The staff web client (sao) in headless Chromium, as a user sees it."""
+import re
 import sys
 import time
 import unittest
@@ -242,17 +243,25 @@ class WebClientTestCase(unittest.TestCase):
         page.get_by_text('适用范围', exact=False).first.wait_for()
         page.wait_for_timeout(1000)
         page.screenshot(path=str(ARTIFACTS / 'valueadd_batch_zh_CN.png'))
-        self.open_menu(page, '优惠券')
-        page.locator('.nav-tabs a, a[role=tab]', has_text='全部').first.click()
+        page.locator('#menu :text-is("优惠券"):visible').first.click()
+        page.locator('a[role=tab]:visible', has_text='全部').first.click()
         page.locator('tbody tr').nth(5).wait_for()
         page.wait_for_timeout(500)
         page.screenshot(path=str(ARTIFACTS / 'valueadd_coupons_zh_CN.png'))
         body = page.inner_text('body')
-        for label in ['券码', '车牌', '已核销', '已过期', '已作废']:
+        for label in ['券码', '车牌号', '失效日期', '已发放', '已核销']:
             with self.subTest(label=label):
                 self.assertIn(label, body)
-        # the owner's phone is masked
-        self.assertRegex(body, r'1\d\d\*{4}\d{4}')
+        self.assertNotIn('#错误', body)
+        # a bound coupon shows its owner's phone masked
+        page.locator('tbody tr td', has_text='粤').first.dblclick()
+        page.get_by_text('核销记录', exact=True).last.wait_for()
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(ARTIFACTS / 'valueadd_coupon_zh_CN.png'))
+        values = [page.locator('input').nth(i).input_value()
+            for i in range(page.locator('input').count())]
+        self.assertTrue(any(re.fullmatch(r'1\d\d\*{4}\d{4}', v)
+                for v in values), values)
 
     def test_finance_fapiao(self):
         "Finance lists the fapiao requests and opens the issued one"

@@ -349,7 +349,8 @@ def _back_date(batch, coupons, rng, today, days):
         # a day ago at least: the coupons redeemed today were issued before
         back = rng.randrange(1, days)
         day = today - dt.timedelta(days=back)
-        values = {'issued_at': coupon.issued_at - dt.timedelta(days=back)}
+        values = {'issued_at': coupon.issued_at - dt.timedelta(days=back),
+            'issue_day': day}
         if batch.validity == 'days':
             values['first_day'] = day
             values['last_day'] = day + dt.timedelta(
@@ -357,6 +358,7 @@ def _back_date(batch, coupons, rng, today, days):
         elif day < start:
             # a fixed window: issued in it, from its start
             values['issued_at'] = dt.datetime.combine(start, dt.time(1))
+            values['issue_day'] = start
         args.extend(([coupon], values))
     # the server writes what the clients may not
     Coupon.write(*args)
