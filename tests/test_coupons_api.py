@@ -261,6 +261,16 @@ class CouponsApiTestCase(RouteTestCase):
                 'plate': '粤A12345'})
         self.assertEqual(status, 201, redeemed)
         self.assertEqual(redeemed['code'], code)
+        # a retry once the token has expired still answers the first result
+        late = codes.sign_token(self.token_key(), code, int(time.time()) - 1)
+        status, again = self.call('POST', '/coupons/redeem', 'merchant',
+            json={'qr': late, 'store': 'TH', 'use_request_no': 'Q-1',
+                'plate': '粤A12345'})
+        self.assertEqual((status, again['id']), (200, redeemed['id']))
+        status, error = self.call('POST', '/coupons/redeem', 'merchant',
+            json={'qr': late, 'store': 'TH', 'use_request_no': 'Q-2',
+                'plate': '粤A12345'})
+        self.assertEqual((status, error['code']), (400, 'token_expired'))
         status, error = self.call('POST', f'/coupons/{code}/token', 'app',
             json={'phone': '13900139000'})
         self.assertEqual((status, error['code']), (409, 'state_redeemed'))

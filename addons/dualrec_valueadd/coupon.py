@@ -987,13 +987,16 @@ class Redemption(ModelSQL, ModelView):
                     ('merchant', '=', merchant.id),
                     ('request_no', '=', request_no),
                     ], limit=1)
-        coupon = Pool().get('dualrec.coupon').find_code(text)
+        Coupon = Pool().get('dualrec.coupon')
         if existing:
             existing, = existing
-            if existing.coupon != coupon:
+            # a retry answers the first result, even once its QR token
+            # has expired (the signature is still checked)
+            if existing.coupon != Coupon.find_code(text, now_=0):
                 raise CouponRefusal('request_conflict', status=409,
                     request_no=request_no)
             return existing, False
+        coupon = Coupon.find_code(text)
         with without_check_access():
             store = cls._store(partner, store_code)
             moment = now()
