@@ -68,7 +68,7 @@ else
 fi
 say "running ${#tests[@]} test modules on $BACKEND"
 status=0
-"$PY" -m unittest "${tests[@]}" || status=$?
+"$PY" scripts/run_tests.py "${tests[@]}" || status=$?
 if [ "$BACKEND" = postgresql ]; then
     "$PY" scripts/pg_cache.py "$TRYTOND_DATABASE_URI" --drop "$DB_NAME" || true
     [ -z "${DB_CACHE:-}" ] || \
