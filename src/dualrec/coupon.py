@@ -23,9 +23,7 @@ import hmac
 import re
 import secrets
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+from .crypto.keys import check_key, derive_key
 from .errors import CodedError
 
 __all__ = [
@@ -191,7 +189,6 @@ def format_code(code):
 # B. QR tokens
 # ---------------------------------------------------------------------------
 
-KEY_SIZE = 32  # bytes, HMAC-SHA256
 TOKEN_PREFIX = 'DRC1'
 TOKEN_KEY_INFO = b'dualrec coupon token v1'
 SIGNATURE_SIZE = 16  # bytes of the HMAC-SHA256 kept, 22 base64 characters
@@ -201,12 +198,7 @@ _EXPIRES_RE = re.compile(r'0|[1-9][0-9]{0,15}', re.ASCII)
 
 
 def _check_key(key):
-    if not isinstance(key, (bytes, bytearray)):
-        raise TypeError(f'key must be bytes, not {type(key).__name__}')
-    if len(key) < KEY_SIZE:
-        raise CouponError('key_too_short',
-            f"The key must be at least {KEY_SIZE} bytes.",
-            {'size': KEY_SIZE})
+    check_key(key, CouponError)
 
 
 def _check_expires_at(expires_at):
@@ -234,9 +226,7 @@ def derive_token_key(master):
     master always gives the same key.  A master shorter than 32 bytes
     raises CouponError('key_too_short').
     """
-    _check_key(master)
-    return HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=None,
-        info=TOKEN_KEY_INFO).derive(bytes(master))
+    return derive_key(master, TOKEN_KEY_INFO, CouponError)
 
 
 def sign_token(key, code, expires_at):

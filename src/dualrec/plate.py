@@ -27,9 +27,7 @@ import time
 from collections import OrderedDict
 from decimal import Decimal
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+from .crypto.keys import check_key, derive_key
 from .errors import CodedError
 
 __all__ = [
@@ -216,7 +214,6 @@ def split_count(serials, count):
 # B. The signed QR payload
 # ---------------------------------------------------------------------------
 
-KEY_SIZE = 32
 PLATE_KEY_INFO = b'dualrec move-car plate v1'
 SIGNATURE_SIZE = 12  # bytes of HMAC-SHA256: 96 bits, 16 base64 characters
 SIGNATURE_LENGTH = 16
@@ -224,11 +221,7 @@ _SIGNATURE_RE = re.compile(r'[A-Za-z0-9_-]{16}', re.ASCII)
 
 
 def _check_key(key):
-    if not isinstance(key, (bytes, bytearray)):
-        raise TypeError(f'key must be bytes, not {type(key).__name__}')
-    if len(key) < KEY_SIZE:
-        raise PlateError('key_too_short',
-            f"The key must be at least {KEY_SIZE} bytes.", {'size': KEY_SIZE})
+    check_key(key, PlateError)
 
 
 def derive_plate_key(master):
@@ -236,9 +229,7 @@ def derive_plate_key(master):
     (the suite's PII master key) by HKDF-SHA256 with the info
     b'dualrec move-car plate v1': independent of every other key derived
     from the same master, and the same for the same master."""
-    _check_key(master)
-    return HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=None,
-        info=PLATE_KEY_INFO).derive(bytes(master))
+    return derive_key(master, PLATE_KEY_INFO, PlateError)
 
 
 def sign_serial(key, serial):
