@@ -116,6 +116,15 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         domain=[('token_minutes', '>', 0)],
         help="How long the signed token of an owner's QR code is valid, in "
         "minutes: a screenshot cannot be used later.")
+    plate_batch_sequence = fields.Many2One('ir.sequence',
+        "Plate Batch Sequence", required=True,
+        domain=[('sequence_type', '=',
+                Id('dualrec_valueadd', 'sequence_type_plate_batch'))],
+        help="The sequence that numbers the plate batches.")
+    plate_url = fields.Char("Plate Scan URL",
+        help="The public address of the scan page of the move-car plates "
+        "(e.g. https://nc.example.cn/m): each plate's QR code is this URL "
+        "followed by its signed serial.")
     return_days = fields.Integer("Return Window", required=True,
         domain=[('return_days', '>=', 0)],
         help="A redemption may be returned up to so many days after the day "
@@ -126,6 +135,14 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         ModelData = Pool().get('ir.model.data')
         try:
             return ModelData.get_id('dualrec_valueadd', 'sequence_batch')
+        except KeyError:
+            return None
+
+    @classmethod
+    def default_plate_batch_sequence(cls):
+        ModelData = Pool().get('ir.model.data')
+        try:
+            return ModelData.get_id('dualrec_valueadd', 'sequence_plate_batch')
         except KeyError:
             return None
 

@@ -85,7 +85,12 @@ USERS = [
         'MER03'),
     ('insurer_api', "鼎安财产 出单系统", None, 'group_valueadd_issuer',
         'INS01'),
+    ('plates', "挪车牌专员 郑凯", 'E7002', 'group_plate', None),
     ]
+# the public address of the scan page printed on the demo plates
+PLATE_URL = 'https://nc.example.cn/m'
+# serials of the demo plate batch: NC<year>000001 to NC<year>001000
+PLATE_COUNT = 1000
 # key, issuer (an insurer code or None: the company), values, count,
 # counts of the coupons redeemed, returned (redeemed, then returned) and
 # cancelled, and the days back over which they were issued
@@ -189,7 +194,41 @@ def load_data(company, password=None, seed=2026):
         users = create_users(company, password, {**insurers, **merchants})
         batches = create_batches(company, services, insurers, merchants)
         work_coupons(company, batches, users, rng)
+        create_plates(company, users['plates'])
         return batches
+
+
+def create_plates(company, user):
+    """Set the scan URL of the plates and produce, as the plate staff
+    user, one batch of PLATE_COUNT plates of the plate product; return
+    the batch."""
+    pool = Pool()
+    Template = pool.get('product.template')
+    Batch = pool.get('dualrec.plate.batch')
+    Configuration = pool.get('dualrec.valueadd.configuration')
+    ModelData = pool.get('ir.model.data')
+    Date = pool.get('ir.date')
+    config = Configuration(1)
+    config.plate_url = PLATE_URL
+    config.save()
+    template, = Template.create([{
+                'name': "智能挪车牌（标准款）",
+                'type': 'goods',
+                'default_uom': ModelData.get_id('product', 'uom_unit'),
+                'list_price': Decimal('9.90'),
+                'products': [('create', [{'suffix_code': 'NC-STD'}])],
+                }])
+    with Transaction().set_user(user.id):
+        batch, = Batch.create([{
+                    'company': company.id,
+                    'product': template.products[0].id,
+                    'prefix': 'NC',
+                    'year': Date.today().year,
+                    'first': 1,
+                    'last': PLATE_COUNT,
+                    }])
+        Batch.produce([batch])
+    return batch
 
 
 def create_services():

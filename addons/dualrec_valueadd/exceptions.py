@@ -18,6 +18,10 @@ class CouponError(UserError):
     "A coupon that cannot be changed as asked in the back office."
 
 
+class PlateError(UserError):
+    "A plate batch or plate that cannot be changed or printed as asked."
+
+
 class CouponRefusal(CodedError):
     """A refused issue, redemption, return or rating, answered by the API
     as {code, message} with its status; the message is translated."""

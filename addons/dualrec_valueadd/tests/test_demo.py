@@ -86,3 +86,11 @@ class DemoTestCase(_DBTestCase):
             for p in PartnerUser.search([])}
         self.assertEqual(partners, {'merchant1': 'MER01',
                 'merchant2': 'MER03', 'insurer_api': 'INS01'})
+
+        # a produced batch of plates in stock, made by the plate staff
+        Plate = pool.get('dualrec.plate')
+        plates = Plate.search([])
+        self.assertEqual(len(plates), demo.PLATE_COUNT)
+        self.assertEqual({p.state for p in plates}, {'in_stock'})
+        self.assertEqual(plates[0].batch.create_uid.login, 'plates')
+        self.assertTrue(plates[0].url.startswith(demo.PLATE_URL + '/NC'))
