@@ -209,8 +209,9 @@ class PlateBatch(Workflow, ModelSQL, ModelView):
         pool = Pool()
         Plate = pool.get('dualrec.plate')
         Date = pool.get('ir.date')
-        # the range of a batch cannot overlap another's: lock them so two
-        # batches produced at once cannot both pass the check
+        # a batch produced twice at once waits here; two overlapping
+        # batches saved at once would both pass validate_fields, but the
+        # unique serial of the plates refuses the second production
         cls.lock(batches)
         for batch in batches:
             if not batch.production_date:
