@@ -4,6 +4,7 @@ kept under the CI budget.  Python 3.11 has no `unittest --durations`.
 
     python scripts/run_tests.py MODULE...
 """
+import os
 import sys
 import time
 import unittest
@@ -32,6 +33,9 @@ class TimedResult(unittest.TextTestResult):
 
 
 def main(names):
+    # as `python -m unittest`: the test modules are imported from the
+    # current directory (tests.test_api), not from this script's
+    sys.path[0] = os.getcwd()
     suite = unittest.defaultTestLoader.loadTestsFromNames(names)
     runner = unittest.TextTestRunner(resultclass=TimedResult, verbosity=1)
     started = time.monotonic()
