@@ -263,6 +263,32 @@ class WebClientTestCase(unittest.TestCase):
         self.assertTrue(any(re.fullmatch(r'1\d\d\*{4}\d{4}', v)
                 for v in values), values)
 
+    def test_plate_batches(self):
+        "Plate staff list the plate batches and open the demo batch"
+        page = self.new_page('plate_batches')
+        self.login(page, 'plates')
+        self.open_menu(page, '增值服务', '智能挪车牌', '挪车牌批次')
+        page.locator('tr', has_text='NCB').first.wait_for()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / 'plate_batches_zh_CN.png'))
+        body = page.inner_text('body')
+        for label in ['起始序列号', '结束序列号', '数量', '已生产', '1000']:
+            with self.subTest(label=label):
+                self.assertIn(label, body)
+        self.assertNotIn('#错误', body)
+        page.locator('tbody tr td', has_text='NCB').first.dblclick()
+        page.locator('td', has_text='000001').first.wait_for()
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(ARTIFACTS / 'plate_batch_zh_CN.png'))
+        body = page.inner_text('body')
+        for label in ['生产日期', '起始序列号', '在库', 'NC2026000001']:
+            with self.subTest(label=label):
+                self.assertIn(label, body)
+        values = [page.locator('input').nth(i).input_value()
+            for i in range(page.locator('input').count())]
+        self.assertIn('[NC-STD] 智能挪车牌（标准款）', values)
+        self.assertIn('NC2026001000', values)
+
     def test_finance_fapiao(self):
         "Finance lists the fapiao requests and opens the issued one"
         page = self.new_page('finance_fapiao')

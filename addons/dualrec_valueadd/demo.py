@@ -175,7 +175,10 @@ def load(password=None, seed=2026):
 
     from trytond.modules.dualrec_orders.demo import COMPANY
     database = get_config().database_name
-    with Transaction().start(database, 0) as transaction:
+    # the configuration singleton is created under a lock of its table,
+    # which a transaction takes when it starts
+    with Transaction().start(database, 0, _lock_tables=[
+                'dualrec_valueadd_configuration']) as transaction:
         Company = Pool().get('company.company')
         company, = Company.search([('party.name', '=', COMPANY)])
         load_data(company, password=password, seed=seed)

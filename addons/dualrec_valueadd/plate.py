@@ -209,10 +209,9 @@ class PlateBatch(Workflow, ModelSQL, ModelView):
         pool = Pool()
         Plate = pool.get('dualrec.plate')
         Date = pool.get('ir.date')
-        # a batch produced twice at once waits here; two overlapping
-        # batches saved at once would both pass validate_fields, but the
-        # unique serial of the plates refuses the second production
-        cls.lock(batches)
+        # a batch produced twice at once, or two overlapping batches saved
+        # at once (both pass validate_fields): the unique serial of the
+        # plates refuses the second production
         for batch in batches:
             if not batch.production_date:
                 with Transaction().set_context(company=batch.company.id):
