@@ -3,7 +3,8 @@
 #   ./test.sh                    on SQLite (in memory)
 #   DB=postgresql ./test.sh      on PostgreSQL at 127.0.0.1:5432
 #   ./test.sh MODULE...          only these test modules (dotted names)
-# Ends with unittest's summary line; exits non-zero on any failure.
+# Prints unittest's summary, then the slowest tests and the time per test
+# module (scripts/run_tests.py); exits non-zero on any failure.
 set -euo pipefail
 shopt -s nullglob
 source "$(dirname "$0")/scripts/lib.sh"
