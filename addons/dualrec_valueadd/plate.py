@@ -299,14 +299,6 @@ class Plate(ModelSQL, ModelView):
             raise PlateError(gettext('dualrec_valueadd.msg_plate_copy'))
         return super().copy(records, default=default)
 
-    @classmethod
-    def in_stock(cls, batch=None):
-        "Return the domain of the plates in stock (of batch)."
-        domain = [('state', '=', 'in_stock')]
-        if batch:
-            domain.append(('batch', '=', batch.id))
-        return domain
-
 
 class PlateSheet(Report):
     "The printer's sheets of a batch: its QR codes, 24 to an A4 page."

@@ -59,7 +59,6 @@ FIELDS = {
     }
 _ALIASES = {alias.lower(): name
     for name, aliases in FIELDS.items() for alias in aliases}
-REQUIRED = ('call_id', 'out_id', 'call_time')
 RELEASE_DIRECTIONS = {'0': 'platform', '1': 'caller', '2': 'callee'}
 UNCONNECTED_CAUSES = {'0': 'normal', '1': 'blacklist', '2': 'no_binding',
     '3': 'restricted', '4': 'other'}

@@ -317,7 +317,8 @@ class RateLimiter:
             hits = [t for t in hits if t > now - self.window]
             if len(hits) >= self.limit:
                 self._hits[key] = hits
-                return max(hits[0] + self.window - now, 0) or self.window
+                # the oldest hit kept leaves the window in that long (> 0)
+                return hits[0] + self.window - now
             hits.append(now)
             self._hits[key] = hits
             while len(self._hits) > self.max_keys:

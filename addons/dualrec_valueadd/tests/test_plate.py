@@ -10,6 +10,7 @@ from trytond.modules.company.tests import create_company, set_company
 from trytond.modules.dualrec_core.tests.tools import as_user, create_user
 from trytond.modules.dualrec_orders.tests.tools import (
     add_group, create_service)
+from trytond.modules.dualrec_valueadd.plate import plate_key
 from trytond.pool import Pool
 from trytond.tests.test_tryton import _DBTestCase, with_transaction
 
@@ -73,7 +74,6 @@ class PlateTestCase(_DBTestCase):
             self.assertEqual(first.product, product)
             self.assertTrue(first.url.startswith(
                     'https://nc.example.cn/m/NC2026000001.'))
-            from trytond.modules.dualrec_valueadd.plate import plate_key
             self.assertEqual(verify_payload(plate_key(), first.url),
                 'NC2026000001')
 
