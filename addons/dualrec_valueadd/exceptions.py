@@ -30,3 +30,13 @@ class CouponRefusal(CodedError):
         # code is positional only: the params often hold a coupon's code
         message = gettext(f'dualrec_valueadd.msg_coupon_{code}', **params)
         super().__init__(code, message, params, status=status)
+
+
+class PlateRefusal(CodedError):
+    """A refused plate operation (binding, scan, call, call record),
+    answered by the API as {code, message} with its status; the message is
+    translated."""
+
+    def __init__(self, code, /, status=400, **params):
+        message = gettext(f'dualrec_valueadd.msg_plate_{code}', **params)
+        super().__init__(code, message, params, status=status)

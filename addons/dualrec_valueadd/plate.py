@@ -8,6 +8,10 @@ its plates in stock, each with the signed URL of its scan page printed as a
 QR code (dualrec.plate: the signature is made with a key derived from the
 suite's PII master key, so plates can be neither forged nor enumerated).
 """
+import datetime as dt
+
+from sql import Null
+
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, Workflow, fields
 from trytond.pool import Pool
@@ -16,11 +20,13 @@ from trytond.report import Report
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
+from dualrec import pii
 from dualrec import plate as plates
+from dualrec.cn import normalize_plate
 from dualrec.plate_sheet import sheet_pages
 
 from .coupon import today
-from .exceptions import PlateError
+from .exceptions import PlateError, PlateRefusal
 
 PLATE_BATCH_STATES = [
     ('draft', "Draft"),
@@ -32,6 +38,16 @@ PLATE_STATES = [
     ('sold', "Sold"),
     ('bound', "Bound"),
     ('deactivated', "Deactivated"),
+    ]
+BINDING_ACTIONS = [
+    ('bind', "Bind"),
+    ('rebind', "Rebind"),
+    ('unbind', "Unbind"),
+    ]
+BINDING_CHANNELS = [
+    ('agent', "Agent (API)"),
+    ('owner', "Owner (SMS code)"),
+    ('staff', "Staff"),
     ]
 
 
@@ -243,7 +259,26 @@ class Plate(ModelSQL, ModelView):
     product = fields.Function(fields.Many2One('product.product',
             "Product"), 'get_product')
     state = fields.Selection(PLATE_STATES, "State", required=True,
-        readonly=True, sort=False)
+        readonly=True, sort=False,
+        help="In stock at the plate staff; assigned to an agent who "
+        "promotes it; sold to an insurer; bound to a vehicle and its "
+        "owner's phone; deactivated for good.")
+    agent = fields.Many2One('party.party', "Agent", readonly=True,
+        ondelete='RESTRICT',
+        help="The agent (业务员) who holds or placed the plate.")
+    insurer = fields.Many2One('party.party', "Insurer", readonly=True,
+        ondelete='RESTRICT', help="The insurer who bought the plate.")
+    vehicle_plate = fields.Char("Vehicle Plate", readonly=True,
+        help="The number plate of the vehicle the plate is bound to.")
+    phone = fields.Function(fields.Char("Owner Phone",
+            help="The owner's phone, masked."), 'get_phone')
+    phone_encrypted = fields.Char("Phone (Encrypted)", readonly=True)
+    phone_index = fields.Char("Phone Index", readonly=True)
+    bound_at = fields.Timestamp("Bound At", readonly=True)
+    bound_channel = fields.Selection([(None, '')] + BINDING_CHANNELS,
+        "Bound By", readonly=True)
+    bindings = fields.One2Many('dualrec.plate.binding', 'plate', "Bindings",
+        readonly=True)
     url = fields.Function(fields.Char("Scan URL",
             help="The signed URL of the scan page, printed as the QR "
             "code."), 'get_url')
@@ -258,6 +293,8 @@ class Plate(ModelSQL, ModelView):
             ]
         cls._sql_indexes.update({
                 Index(t, (t.batch, Index.Range()), (t.state, Index.Equality())),
+                Index(t, (t.agent, Index.Range()), where=t.agent != Null),
+                Index(t, (t.insurer, Index.Range()), where=t.insurer != Null),
                 })
         cls._order.insert(0, ('serial', 'ASC'))
 
@@ -267,6 +304,138 @@ class Plate(ModelSQL, ModelView):
 
     def get_product(self, name):
         return self.batch.product.id
+
+    @staticmethod
+    def phone_associated(serial):
+        # binds the ciphertext to its plate: copied elsewhere it does not
+        # decrypt
+        return f'dualrec.plate,{serial},phone'.encode()
+
+    @classmethod
+    def get_phone(cls, records, name):
+        result = {r.id: None for r in records}
+        encrypted = [r for r in records if r.phone_encrypted]
+        if encrypted:
+            enc_key, _ = Pool().get('dualrec.configuration').pii_keys()
+            for record in encrypted:
+                try:
+                    plain = pii.decrypt_value(enc_key,
+                        record.phone_encrypted,
+                        cls.phone_associated(record.serial))
+                except pii.PIIError:
+                    continue
+                result[record.id] = pii.mask_phone(plain)
+        return result
+
+    def owner_phone(self):
+        "Return the owner's phone in clear (for the system only)."
+        if not self.phone_encrypted:
+            return None
+        enc_key, _ = Pool().get('dualrec.configuration').pii_keys()
+        return pii.decrypt_value(enc_key, self.phone_encrypted,
+            self.phone_associated(self.serial))
+
+    def matches_phone(self, phone):
+        "Tell whether phone is the owner's (through the blind index)."
+        if not self.phone_index or not phone:
+            return False
+        try:
+            phone = pii.validate_phone(str(phone))
+        except pii.PIIError:
+            return False
+        _, index_key = Pool().get('dualrec.configuration').pii_keys()
+        return pii.blind_index(index_key, 'phone', phone) == self.phone_index
+
+    @classmethod
+    def find_serial(cls, serial, lock=False):
+        "Return the plate of serial (without access checks) or refuse 404."
+        try:
+            serial = plates.format_serial(*plates.parse_serial(serial))
+        except plates.PlateError:
+            raise PlateRefusal('unknown', status=404,
+                serial=str(serial)[:20]) from None
+        with without_check_access():
+            found = cls.search([('serial', '=', serial)], limit=1)
+        if not found:
+            raise PlateRefusal('unknown', status=404, serial=serial)
+        plate, = found
+        if lock:
+            cls.lock([plate])
+        return plate
+
+    @classmethod
+    def bindable_states(cls):
+        "The states from which a plate can be bound to a vehicle."
+        return {'sold', 'bound'}
+
+    def bind(self, vehicle_plate, phone, channel):
+        """Bind the plate to the vehicle and the owner's phone, logging
+        it; binding it again to the same vehicle and phone changes nothing
+        and returns False."""
+        pool = Pool()
+        Binding = pool.get('dualrec.plate.binding')
+        Configuration = pool.get('dualrec.configuration')
+        if self.state not in self.bindable_states():
+            raise PlateRefusal(f'state_{self.state}', status=409,
+                serial=self.serial)
+        number = normalize_plate(vehicle_plate or '')
+        if not number:
+            raise PlateRefusal('bad_vehicle_plate',
+                value=str(vehicle_plate or '')[:20])
+        try:
+            phone = pii.validate_phone(str(phone or ''))
+        except pii.PIIError:
+            raise PlateRefusal('bad_phone') from None
+        enc_key, index_key = Configuration.pii_keys()
+        index = pii.blind_index(index_key, 'phone', phone)
+        if (self.state == 'bound' and self.vehicle_plate == number
+                and self.phone_index == index):
+            return False
+        action = 'rebind' if self.state == 'bound' else 'bind'
+        with without_check_access():
+            self.__class__.write([self], {
+                    'state': 'bound',
+                    'vehicle_plate': number,
+                    'phone_encrypted': pii.encrypt_value(enc_key, phone,
+                        self.phone_associated(self.serial)),
+                    'phone_index': index,
+                    'bound_at': _now(),
+                    'bound_channel': channel,
+                    })
+            Binding.create([{
+                        'plate': self.id,
+                        'company': self.company.id,
+                        'action': action,
+                        'channel': channel,
+                        'vehicle_plate': number,
+                        'phone': pii.mask_phone(phone),
+                        }])
+        return True
+
+    def unbind(self, channel):
+        "Unbind the plate from its vehicle and owner, logging it."
+        pool = Pool()
+        Binding = pool.get('dualrec.plate.binding')
+        if self.state != 'bound':
+            raise PlateRefusal(f'state_{self.state}', status=409,
+                serial=self.serial)
+        with without_check_access():
+            Binding.create([{
+                        'plate': self.id,
+                        'company': self.company.id,
+                        'action': 'unbind',
+                        'channel': channel,
+                        'vehicle_plate': self.vehicle_plate,
+                        'phone': self.phone,
+                        }])
+            self.__class__.write([self], {
+                    'state': 'sold',
+                    'vehicle_plate': None,
+                    'phone_encrypted': None,
+                    'phone_index': None,
+                    'bound_at': None,
+                    'bound_channel': None,
+                    })
 
     @classmethod
     def base_url(cls):
@@ -298,6 +467,49 @@ class Plate(ModelSQL, ModelView):
         if records:
             raise PlateError(gettext('dualrec_valueadd.msg_plate_copy'))
         return super().copy(records, default=default)
+
+
+def _now():
+    "Return the current naive UTC time, as Tryton stores timestamps."
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Binding(ModelSQL, ModelView):
+    "A binding, rebinding or unbinding of a plate, kept for good."
+    __string__ = "Plate Binding"
+    __name__ = 'dualrec.plate.binding'
+
+    plate = fields.Many2One('dualrec.plate', "Plate", required=True,
+        readonly=True, ondelete='RESTRICT')
+    company = fields.Many2One('company.company', "Company", required=True,
+        readonly=True, ondelete='RESTRICT')
+    action = fields.Selection(BINDING_ACTIONS, "Action", required=True,
+        readonly=True)
+    channel = fields.Selection(BINDING_CHANNELS, "Channel", required=True,
+        readonly=True)
+    vehicle_plate = fields.Char("Vehicle Plate", readonly=True)
+    phone = fields.Char("Owner Phone", readonly=True,
+        help="The owner's phone, masked.")
+    user = fields.Many2One('res.user', "User", readonly=True,
+        ondelete='RESTRICT')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order.insert(0, ('create_date', 'DESC'))
+        cls._order.insert(1, ('id', 'DESC'))
+        cls.__access__.add('plate')
+
+    @classmethod
+    def default_user(cls):
+        return Transaction().user
+
+    @classmethod
+    def check_modification(cls, mode, records, values=None, external=False):
+        super().check_modification(
+            mode, records, values=values, external=external)
+        if mode in {'write', 'delete'}:
+            raise PlateError(gettext('dualrec_valueadd.msg_plate_binding_log'))
 
 
 class PlateSheet(Report):
