@@ -274,7 +274,7 @@ class Plate(ModelSQL, ModelView):
             help="The owner's phone, masked."), 'get_phone')
     phone_encrypted = fields.Char("Phone (Encrypted)", readonly=True)
     phone_index = fields.Char("Phone Index", readonly=True)
-    bound_at = fields.Timestamp("Bound At", readonly=True)
+    bound_at = fields.DateTime("Bound At", readonly=True)
     bound_channel = fields.Selection([(None, '')] + BINDING_CHANNELS,
         "Bound By", readonly=True)
     bindings = fields.One2Many('dualrec.plate.binding', 'plate', "Bindings",
@@ -492,17 +492,22 @@ class Binding(ModelSQL, ModelView):
         help="The owner's phone, masked.")
     user = fields.Many2One('res.user', "User", readonly=True,
         ondelete='RESTRICT')
+    at = fields.DateTime("Time", required=True, readonly=True)
 
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        cls._order.insert(0, ('create_date', 'DESC'))
+        cls._order.insert(0, ('at', 'DESC'))
         cls._order.insert(1, ('id', 'DESC'))
         cls.__access__.add('plate')
 
     @classmethod
     def default_user(cls):
         return Transaction().user
+
+    @classmethod
+    def default_at(cls):
+        return _now()
 
     @classmethod
     def check_modification(cls, mode, records, values=None, external=False):
