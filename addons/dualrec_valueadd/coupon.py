@@ -125,6 +125,18 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         help="The public address of the scan page of the move-car plates "
         "(e.g. https://nc.example.cn/m): each plate's QR code is this URL "
         "followed by its signed serial.")
+    plate_purchase_sequence = fields.Many2One('ir.sequence',
+        "Plate Purchase Sequence", required=True,
+        domain=[('sequence_type', '=',
+                Id('dualrec_valueadd', 'sequence_type_plate_purchase'))],
+        help="The sequence that numbers the insurers' plate purchases.")
+    plate_call_product = fields.Many2One('product.product',
+        "Call Fee Product", domain=[('type', '=', 'service')],
+        help="The service product of the call-fee lines of the insurers' "
+        "orders.")
+    plate_agent_product = fields.Many2One('product.product',
+        "Agent Fee Product", domain=[('type', '=', 'service')],
+        help="The service product of the agents' promotion-fee lines.")
     return_days = fields.Integer("Return Window", required=True,
         domain=[('return_days', '>=', 0)],
         help="A redemption may be returned up to so many days after the day "
@@ -143,6 +155,15 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         ModelData = Pool().get('ir.model.data')
         try:
             return ModelData.get_id('dualrec_valueadd', 'sequence_plate_batch')
+        except KeyError:
+            return None
+
+    @classmethod
+    def default_plate_purchase_sequence(cls):
+        ModelData = Pool().get('ir.model.data')
+        try:
+            return ModelData.get_id(
+                'dualrec_valueadd', 'sequence_plate_purchase')
         except KeyError:
             return None
 

@@ -263,11 +263,17 @@ class Plate(ModelSQL, ModelView):
         help="In stock at the plate staff; assigned to an agent who "
         "promotes it; sold to an insurer; bound to a vehicle and its "
         "owner's phone; deactivated for good.")
+    state_string = state.translated('state')
     agent = fields.Many2One('party.party', "Agent", readonly=True,
         ondelete='RESTRICT',
         help="The agent (业务员) who holds or placed the plate.")
     insurer = fields.Many2One('party.party', "Insurer", readonly=True,
         ondelete='RESTRICT', help="The insurer who bought the plate.")
+    purchase = fields.Many2One('dualrec.plate.purchase', "Purchase",
+        readonly=True, ondelete='RESTRICT')
+    bind_payout_order = fields.Many2One('dualrec.order', "Binding Payout",
+        readonly=True, ondelete='RESTRICT',
+        help="The payout order of the agent's fee for the first binding.")
     vehicle_plate = fields.Char("Vehicle Plate", readonly=True,
         help="The number plate of the vehicle the plate is bound to.")
     phone = fields.Function(fields.Char("Owner Phone",
