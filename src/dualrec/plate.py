@@ -20,7 +20,6 @@ import base64
 import decimal
 import hashlib
 import hmac
-import math
 import re
 import threading
 import time
@@ -341,6 +340,17 @@ FEE_MODES = ('per_call', 'per_minute')
 FEN = Decimal('0.01')
 
 
+def call_units(duration):
+    """Return the minutes started of a call of ``duration`` seconds (61 s
+    are 2 minutes; a call not connected, 0 s, has none)."""
+    if isinstance(duration, bool) or not isinstance(duration, int) \
+            or duration < 0:
+        raise PlateError('bad_duration',
+            "The duration is a number of seconds, 0 or more.",
+            {'duration': duration})
+    return -(-duration // 60)
+
+
 def call_fee(duration, mode, price):
     """Return the fee (Decimal, to the fen) of a call of ``duration``
     seconds: nothing for a call not connected (duration 0); else the
@@ -359,5 +369,5 @@ def call_fee(duration, mode, price):
             {'price': str(price)})
     if duration == 0:
         return Decimal('0.00')
-    units = 1 if mode == 'per_call' else math.ceil(duration / 60)
+    units = 1 if mode == 'per_call' else call_units(duration)
     return (price * units).quantize(FEN, rounding=decimal.ROUND_HALF_UP)

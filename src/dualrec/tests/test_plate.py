@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from dualrec.coupon import derive_token_key
 from dualrec.plate import (
-    MAX_RANGE, PlateError, RateLimiter, SerialRange, call_fee,
+    MAX_RANGE, PlateError, RateLimiter, SerialRange, call_fee, call_units,
     derive_plate_key, format_serial, merge_ranges, parse_serial, plate_url,
     sign_serial, split_count, verify_payload)
 
@@ -271,6 +271,16 @@ class FeeTestCase(unittest.TestCase):
             Decimal('0.25'))
         self.assertEqual(call_fee(121, 'per_minute', Decimal('0.125')),
             Decimal('0.38'))
+
+    def test_units(self):
+        "Minutes started: 0 s none, 1-60 s one, 61 s two"
+        for duration, units in [(0, 0), (1, 1), (59, 1), (60, 1), (61, 2),
+                (120, 2), (121, 3), (3600, 60)]:
+            with self.subTest(duration=duration):
+                self.assertEqual(call_units(duration), units)
+        for bad in (-1, 1.5, True, '60'):
+            with self.subTest(bad=bad), self.assertRaises(PlateError):
+                call_units(bad)
 
     def test_refused(self):
         for args, code in [
