@@ -24,6 +24,8 @@ from decimal import Decimal
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
+from . import demo_plates
+
 # code, product code, name, merchant price, insurer price (VAT incl., 6 %)
 SERVICES = [
     ('wash', 'VAS-WASH', "洗车", '25.00', '35.00'),
@@ -86,6 +88,9 @@ USERS = [
     ('insurer_api', "鼎安财产 出单系统", None, 'group_valueadd_issuer',
         'INS01'),
     ('plates', "挪车牌专员 郑凯", 'E7002', 'group_plate', None),
+    ('agent1', "业务员 陈志明", None, 'group_plate_agent', 'AGT01'),
+    ('agent2', "业务员 林晓燕", None, 'group_plate_agent', 'AGT02'),
+    ('agent3', "业务员 黄俊杰", None, 'group_plate_agent', 'AGT03'),
     ]
 # the public address of the scan page printed on the demo plates
 PLATE_URL = 'https://nc.example.cn/m'
@@ -194,10 +199,14 @@ def load_data(company, password=None, seed=2026):
         services = create_services()
         insurers = get_insurers()
         merchants = create_merchants(company, services)
-        users = create_users(company, password, {**insurers, **merchants})
+        agents = demo_plates.create_agents()
+        users = create_users(company, password,
+            {**insurers, **merchants, **agents})
         batches = create_batches(company, services, insurers, merchants)
         work_coupons(company, batches, users, rng)
-        create_plates(company, users['plates'])
+        plate_batch = create_plates(company, users['plates'])
+        demo_plates.load_data(company, plate_batch, users, insurers, agents,
+            rng)
         return batches
 
 
@@ -216,7 +225,9 @@ def create_plates(company, user):
     config.save()
     template, = Template.create([{
                 'name': "智能挪车牌（标准款）",
-                'type': 'goods',
+                # sold through the order center, whose lines are services
+                # (the plates' stock is the plate register, not stock moves)
+                'type': 'service',
                 'default_uom': ModelData.get_id('product', 'uom_unit'),
                 'list_price': Decimal('9.90'),
                 'products': [('create', [{'suffix_code': 'NC-STD'}])],

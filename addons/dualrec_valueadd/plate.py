@@ -71,7 +71,9 @@ class PlateBatch(Workflow, ModelSQL, ModelView):
         ondelete='RESTRICT', states=_draft)
     product = fields.Many2One('product.product', "Product", required=True,
         ondelete='RESTRICT', states=_draft,
-        help="The plate model and its price.")
+        domain=[('type', '=', 'service')],
+        help="The plate model and its price: a service product, as the "
+        "order center sells (the plate register is the plates' stock).")
     prefix = fields.Char("Prefix", required=True, size=4, states=_draft,
         help="The letters the serials start with, e.g. NC.")
     year = fields.Integer("Year", required=True, states=_draft,

@@ -85,12 +85,36 @@ class DemoTestCase(_DBTestCase):
         partners = {p.user.login: p.party.code
             for p in PartnerUser.search([])}
         self.assertEqual(partners, {'merchant1': 'MER01',
-                'merchant2': 'MER03', 'insurer_api': 'INS01'})
+                'merchant2': 'MER03', 'insurer_api': 'INS01',
+                'agent1': 'AGT01', 'agent2': 'AGT02', 'agent3': 'AGT03'})
 
         # a produced batch of plates in stock, made by the plate staff
         Plate = pool.get('dualrec.plate')
         plates = Plate.search([])
         self.assertEqual(len(plates), demo.PLATE_COUNT)
-        self.assertEqual({p.state for p in plates}, {'in_stock'})
+        counts = {}
+        for plate in plates:
+            key = (plate.state, plate.agent and plate.agent.code,
+                plate.insurer and plate.insurer.code)
+            counts[key] = counts.get(key, 0) + 1
+        # 300 + 300 + 200 assigned, 20 returned; 250 and 200 sold, of
+        # which 120 and 80 bound
+        self.assertEqual(counts, {
+                ('in_stock', None, None): 220,
+                ('assigned', 'AGT01', None): 50,
+                ('sold', 'AGT01', 'INS01'): 130,
+                ('bound', 'AGT01', 'INS01'): 120,
+                ('assigned', 'AGT02', None): 100,
+                ('sold', 'AGT02', 'INS02'): 120,
+                ('bound', 'AGT02', 'INS02'): 80,
+                ('assigned', 'AGT03', None): 180,
+                })
+        Purchase = pool.get('dualrec.plate.purchase')
+        separate, = Purchase.search([('mode', '=', 'separate')])
+        self.assertEqual(separate.order.total_amount, Decimal('2475.00'))
+        merged, = Purchase.search([('mode', '=', 'merged')])
+        self.assertEqual(merged.state, 'confirmed')
+        bound = [p for p in plates if p.state == 'bound']
+        self.assertTrue(all(p.phone and '*' in p.phone for p in bound))
         self.assertEqual(plates[0].batch.create_uid.login, 'plates')
         self.assertTrue(plates[0].url.startswith(demo.PLATE_URL + '/NC'))
