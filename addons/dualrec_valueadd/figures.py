@@ -206,3 +206,80 @@ class Reissue(Wizard):
         action['name'] += f' ({start.batch.number}, {len(coupons)})'
         return action, {}
 
+
+
+class PlateFigureContext(ModelView):
+    "The filters of the plate figures."
+    __string__ = "Plate Figures Context"
+    __name__ = 'dualrec.plate.figure.context'
+
+    company = fields.Many2One('company.company', "Company",
+        help="Only the plates of this company; all of the user's "
+        "companies when empty.")
+    insurer = fields.Many2One('party.party', "Insurer",
+        help="Only the plates bought by this insurer.")
+    agent = fields.Many2One('party.party', "Agent",
+        help="Only the plates of this agent.")
+
+    @classmethod
+    def default_company(cls):
+        return Transaction().context.get('company')
+
+
+class PlateFigure(ModelSQL, ModelView):
+    "Plates per state, per agent and insurer, with their binding rate."
+    __string__ = "Plate Figures"
+    __name__ = 'dualrec.plate.figure'
+
+    company = fields.Many2One('company.company', "Company", readonly=True)
+    agent = fields.Many2One('party.party', "Agent", readonly=True)
+    insurer = fields.Many2One('party.party', "Insurer", readonly=True)
+    plates = fields.Integer("Plates", readonly=True)
+    in_stock = fields.Integer("In Stock", readonly=True)
+    assigned = fields.Integer("Assigned", readonly=True)
+    sold = fields.Integer("Sold, Unbound", readonly=True)
+    bound = fields.Integer("Bound", readonly=True)
+    deactivated = fields.Integer("Deactivated", readonly=True)
+    binding_rate = fields.Float("Binding Rate (%)", digits=(16, 2),
+        readonly=True,
+        help="The plates bound per hundred sold to insurers.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('insurer', 'ASC'), ('agent', 'ASC'), ('id', 'ASC')]
+
+    @classmethod
+    def _plate_domain(cls):
+        context = Transaction().context
+        domain = []
+        for name in ('company', 'insurer', 'agent'):
+            if context.get(name) is not None:
+                domain.append((name, '=', context[name]))
+        return domain
+
+    @classmethod
+    def table_query(cls):
+        Plate = Pool().get('dualrec.plate')
+        plate = Plate.__table__()
+        ids = Plate.search(cls._plate_domain(), order=[], query=True)
+
+        def count(*states):
+            return Sum(Case((plate.state.in_(list(states)), 1), else_=0))
+        in_use = count('sold', 'bound')
+        keys = [plate.company, plate.agent, plate.insurer]
+        return plate.select(
+            Min(plate.id).as_('id'),
+            *(k.as_(k.name) for k in keys),
+            Count().as_('plates'),
+            count('in_stock').as_('in_stock'),
+            count('assigned').as_('assigned'),
+            count('sold').as_('sold'),
+            count('bound').as_('bound'),
+            count('deactivated').as_('deactivated'),
+            cls.binding_rate.sql_cast(Round(Cast(
+                        Cast(count('bound'), 'FLOAT') * 100
+                        / Case((in_use > 0, in_use), else_=None),
+                        'NUMERIC'), 2)).as_('binding_rate'),
+            where=plate.id.in_(ids),
+            group_by=keys)

@@ -11,6 +11,7 @@ from trytond.modules.dualrec_orders.tests.tools import add_group, create_party
 from trytond.modules.dualrec_valueadd.exceptions import PlateRefusal
 from trytond.pool import Pool
 from trytond.tests.test_tryton import _DBTestCase, with_transaction
+from trytond.transaction import Transaction
 
 from .test_plate import set_up_plates
 
@@ -241,3 +242,23 @@ class PlateSaleTestCase(_DBTestCase):
                 Purchase.search([])
             with self.assertRaises(AccessError):
                 Binding.search([])
+
+        # the figures: plates per agent and insurer, the binding rate
+        Figure = pool.get('dualrec.plate.figure')
+        with set_company(company), as_user(users['finance']):
+            rows = {(f.agent and f.agent.name, f.insurer and f.insurer.name):
+                (f.plates, f.in_stock, f.assigned, f.sold, f.bound,
+                    f.binding_rate) for f in Figure.search([])}
+        self.assertEqual(rows, {
+                (None, None): (14, 14, 0, 0, 0, None),
+                ("王业务员", None): (2, 0, 2, 0, 0, None),
+                ("王业务员", "示范财险"): (2, 0, 0, 1, 1, 50.0),
+                ("李业务员", None): (2, 0, 2, 0, 0, None),
+                })
+        with set_company(company), \
+                Transaction().set_context(agent=parties['li'].id), \
+                as_user(users['finance']):
+            self.assertEqual(len(Figure.search([])), 1)
+        with set_company(company), as_user(users['sales']):
+            with self.assertRaises(AccessError):
+                Figure.search([])
