@@ -141,6 +141,10 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         domain=[('return_days', '>=', 0)],
         help="A redemption may be returned up to so many days after the day "
         "it was made (0: the same day only).")
+    call_push_secret = fields.Char("Call Push Secret",
+        help="The secret shared with the privacy-number provider: its "
+        "pushes of call records are signed with it (HMAC-SHA256); empty, "
+        "every push is refused.")
 
     @classmethod
     def default_batch_sequence(cls):

@@ -19,6 +19,8 @@ In a move-car call the passer-by calls the owner: the owner's number A
 """
 import csv
 import datetime as dt
+import hashlib
+import hmac
 import io
 import re
 from dataclasses import dataclass
@@ -28,11 +30,12 @@ from .errors import CodedError
 from .pii import mask_phone
 
 __all__ = ['CallRecord', 'CallRecordError', 'FIELDS', 'parse_record',
-    'read_csv', 'read_rows']
+    'read_csv', 'read_rows', 'sign_push', 'verify_push']
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 FEN = Decimal('0.01')
 MAX_DURATION = 24 * 3600  # seconds: a longer call is an error of the feed
+PUSH_WINDOW = 300  # seconds a signed push is accepted around its timestamp
 
 
 class CallRecordError(CodedError):
@@ -273,3 +276,44 @@ def read_csv(data):
         except UnicodeDecodeError:
             data = bytes(data).decode('gb18030')
     return csv.DictReader(io.StringIO(data, newline=''))
+
+
+def sign_push(secret, timestamp, body):
+    """Return the signature of a push: the hex HMAC-SHA256, keyed by the
+    shared secret (a text), of the timestamp (Unix seconds, as sent in the
+    header), a dot and the raw body (bytes)."""
+    message = str(timestamp).encode('ascii') + b'.' + bytes(body)
+    return hmac.new(str(secret).encode('utf-8'), message,
+        hashlib.sha256).hexdigest()
+
+
+def verify_push(secret, timestamp, signature, body, now,
+        window=PUSH_WINDOW):
+    """Check the signature of a push received at ``now`` (Unix seconds).
+
+    The timestamp must be within ``window`` seconds of now (a replay later
+    is refused; a replay within the window is harmless: the push is
+    idempotent) and the signature (hex, 'sha256=' prefix allowed) is
+    compared in constant time.  Raises CallRecordError 'push_unsigned'
+    (no secret, timestamp or signature), 'push_expired' or
+    'push_bad_signature'.
+    """
+    if not secret or not timestamp or not signature:
+        raise CallRecordError('push_unsigned',
+            "The push has no timestamp or signature.")
+    timestamp = str(timestamp).strip()
+    if not (timestamp.isascii() and timestamp.isdigit()
+            and len(timestamp) <= 12):
+        raise CallRecordError('push_expired',
+            "The timestamp of the push is not a number of seconds.")
+    if abs(now - int(timestamp)) > window:
+        raise CallRecordError('push_expired',
+            "The timestamp of the push is too old or in the future.")
+    signature = str(signature).strip()
+    if signature.lower().startswith('sha256='):
+        signature = signature[7:]
+    expected = sign_push(secret, timestamp, body)
+    if not hmac.compare_digest(expected.encode('ascii'),
+            signature.lower().encode('ascii', 'replace')):
+        raise CallRecordError('push_bad_signature',
+            "The signature of the push does not match.")

@@ -156,3 +156,46 @@ class ReadTestCase(unittest.TestCase):
         self.assertIsNone(error)
         self.assertEqual((record.call_id, record.out_id),
             ('c9', 'NC2026000009'))
+
+
+class PushSignatureTestCase(unittest.TestCase):
+    "The signature of the provider's push"
+
+    def test_verify(self):
+        "A signature of the secret, timestamp and body passes within 5 min"
+        from dualrec.callrecord import sign_push, verify_push
+        body = b'{"call_id": "c-1"}'
+        signature = sign_push('s3cret', 1700000000, body)
+        self.assertEqual(len(signature), 64)
+        verify_push('s3cret', '1700000000', signature, body, 1700000299)
+        verify_push('s3cret', '1700000000', 'sha256=' + signature.upper(),
+            body, 1699999800)
+
+    def test_refused(self):
+        "Another body, secret or time, or nothing, is refused with a code"
+        from dualrec.callrecord import sign_push, verify_push
+        body = b'[]'
+        good = sign_push('s3cret', 1700000000, body)
+        for args, code in [
+                (('s3cret', '1700000000', good, b'[ ]', 1700000000),
+                    'push_bad_signature'),
+                (('other', '1700000000', good, body, 1700000000),
+                    'push_bad_signature'),
+                (('s3cret', '1700000000', good, body, 1700000301),
+                    'push_expired'),
+                (('s3cret', '1700000000', good, body, 1699999699),
+                    'push_expired'),
+                (('s3cret', '17000x0000', good, body, 1700000000),
+                    'push_expired'),
+                (('s3cret', '1700000000', '中文', body, 1700000000),
+                    'push_bad_signature'),
+                (('s3cret', '', good, body, 1700000000), 'push_unsigned'),
+                (('s3cret', '1700000000', None, body, 1700000000),
+                    'push_unsigned'),
+                (('', '1700000000', good, body, 1700000000),
+                    'push_unsigned'),
+                ]:
+            with self.subTest(code=code, args=args[:2]), \
+                    self.assertRaises(CallRecordError) as cm:
+                verify_push(*args)
+            self.assertEqual(cm.exception.code, code)
