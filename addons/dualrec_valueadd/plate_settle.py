@@ -12,7 +12,10 @@ center that finance then puts on statements and invoices:
 
 Prices come from the plate agreement with the insurer on the day of each
 call or binding.  Each call, purchase and binding is settled once: it
-points at its order afterwards.  Days are the company's calendar days.
+points at its order afterwards.  A settlement takes everything not settled
+yet up to the end of its period, so a call record that arrives after its
+period was settled goes into the next one: nothing is lost.  Days are the
+company's calendar days.
 """
 import datetime as dt
 from collections import defaultdict
@@ -101,18 +104,16 @@ def settle(company, start, end, insurers=None):
     if end < start:
         raise PlateError(gettext('dualrec_valueadd.msg_plate_settle_dates',
                 start=start, end=end))
-    if end >= today(company):
-        # calls of a day arrive until its end: settle the days gone by
+    if end > today(company):
         raise PlateError(gettext('dualrec_valueadd.msg_plate_settle_open',
                 end=end))
-    first, last = day_bounds(company, start, end)
+    _, last = day_bounds(company, start, end)
     insurer_domain = ([('insurer', 'in', [int(i) for i in insurers])]
         if insurers else [('insurer', '!=', None)])
     cache = {}
     with without_check_access():
         calls = Call.search([
                 ('company', '=', company.id),
-                ('call_time', '>=', first),
                 ('call_time', '<', last),
                 ('connected', '=', True),
                 ('order', '=', None),
@@ -122,7 +123,6 @@ def settle(company, start, end, insurers=None):
                 ('mode', '=', 'merged'),
                 ('state', '=', 'confirmed'),
                 ('order', '=', None),
-                ('date', '>=', start),
                 ('date', '<=', end),
                 ] + insurer_domain, order=[('id', 'ASC')])
         # per insurer: (separate calls, merged calls, merged purchases)
@@ -179,7 +179,6 @@ def settle(company, start, end, insurers=None):
         bindings = Binding.search([
                 ('company', '=', company.id),
                 ('action', '=', 'bind'),
-                ('at', '>=', first),
                 ('at', '<', last),
                 ('plate.agent', '!=', None),
                 ('plate.insurer', '!=', None),
@@ -192,7 +191,6 @@ def settle(company, start, end, insurers=None):
             bound.setdefault(binding.plate, binding)
         agent_calls = Call.search([
                 ('company', '=', company.id),
-                ('call_time', '>=', first),
                 ('call_time', '<', last),
                 ('connected', '=', True),
                 ('agent', '!=', None),
