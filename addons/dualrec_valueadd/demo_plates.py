@@ -117,6 +117,8 @@ def load_data(company, batch, users, insurers, agents, rng):
         Purchase.confirm(purchases)
     purchases = {p.insurer.code: p for p in purchases}
     bind_plates(company, purchases, rng)
+    receive_calls(purchases, rng)
+    settle_last_month(company)
     return purchases
 
 
@@ -143,3 +145,53 @@ def bind_plates(company, purchases, rng):
                     where=table.plate == plate.id))
             cursor.execute(*plate_table.update([plate_table.bound_at], [at],
                     where=plate_table.id == plate.id))
+
+
+def call_records(plates, rng, now, count=CALL_COUNT):
+    """Yield (line, record) of count call records of the provider over
+    the 45 days before now (China time) to the plates: some always fall
+    in the month before."""
+    for i in range(count):
+        plate = rng.choice(plates)
+        when = now - dt.timedelta(days=rng.uniform(0.1, 45))
+        answer = when + dt.timedelta(seconds=rng.randint(3, 20))
+        connected = rng.random() < 0.75
+        seconds = rng.randint(8, 300) if connected else 0
+        record = {
+            'call_id': f'DEMO{i + 1:07d}',
+            'sub_id': f'SUB{plate.id:07d}',
+            'out_id': plate.serial,
+            'phone_no': f'138{rng.randrange(10 ** 8):08d}',
+            'secret_no': f'170{rng.randrange(10 ** 8):08d}',
+            'peer_no': f'139{rng.randrange(10 ** 8):08d}',
+            'call_time': when.strftime('%Y-%m-%d %H:%M:%S'),
+            'release_time': (answer + dt.timedelta(seconds=seconds)
+                ).strftime('%Y-%m-%d %H:%M:%S'),
+            'release_dir': rng.choice(['0', '1', '2']),
+            'release_cause': '16' if connected else '19',
+            'cost': f'{0.06 * (1 + seconds // 60):.2f}',
+            }
+        if connected:
+            record['start_time'] = answer.strftime('%Y-%m-%d %H:%M:%S')
+        else:
+            record['unconnected_cause'] = rng.choice(['1', '2', '3'])
+        yield i + 1, record
+
+
+def receive_calls(purchases, rng):
+    "Import the demo call records of the bound plates, as a file is."
+    Call = Pool().get('dualrec.plate.call')
+    plates = [p for purchase in purchases.values()
+        for p in purchase.plates if p.state == 'bound']
+    now = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).replace(
+        tzinfo=None)
+    return Call.receive(call_records(plates, rng, now), 'import',
+        filename='demo-calls.csv')
+
+
+def settle_last_month(company):
+    "Settle the plates up to the end of the month before."
+    from .plate_settle import settle
+    Date = Pool().get('ir.date')
+    end = Date.today().replace(day=1) - dt.timedelta(days=1)
+    return settle(company, end.replace(day=1), end)

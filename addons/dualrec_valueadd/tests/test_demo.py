@@ -5,7 +5,7 @@ from decimal import Decimal
 from trytond.modules.company.tests import create_company, set_company
 from trytond.modules.dualrec_core.tests.tools import create_branches
 from trytond.modules.dualrec_orders import demo as orders_demo
-from trytond.modules.dualrec_valueadd import demo
+from trytond.modules.dualrec_valueadd import demo, demo_plates
 from trytond.pool import Pool
 from trytond.tests.test_tryton import _DBTestCase, with_transaction
 
@@ -116,5 +116,19 @@ class DemoTestCase(_DBTestCase):
         self.assertEqual(merged.state, 'confirmed')
         bound = [p for p in plates if p.state == 'bound']
         self.assertTrue(all(p.phone and '*' in p.phone for p in bound))
+        # 2,000 call records of the bound plates, the last month settled
+        Call = pool.get('dualrec.plate.call')
+        self.assertEqual(Call.search_count([]), demo_plates.CALL_COUNT)
+        self.assertEqual(Call.search_count([('plate.state', '!=', 'bound')]),
+            0)
+        settled = Call.search([('order', '!=', None)])
+        self.assertTrue(settled)
+        self.assertTrue(all(c.connected for c in settled))
+        Order = pool.get('dualrec.order')
+        self.assertEqual({o.source for o in Order.search([('source', 'in', [
+                            'plate_calls', 'plate_merged',
+                            'plate_payout'])])},
+            {'plate_calls', 'plate_merged', 'plate_payout'})
+        self.assertEqual(merged.order.source, 'plate_merged')
         self.assertEqual(plates[0].batch.create_uid.login, 'plates')
         self.assertTrue(plates[0].url.startswith(demo.PLATE_URL + '/NC'))
