@@ -116,15 +116,15 @@ def load_data(company, batch, users, insurers, agents, rng):
                     } for insurer, agent, mode, quantity, price in PURCHASES])
         Purchase.confirm(purchases)
     purchases = {p.insurer.code: p for p in purchases}
-    bind_plates(company, purchases, rng)
-    receive_calls(purchases, rng)
+    bound = bind_plates(company, purchases, rng)
+    receive_calls(bound, rng)
     settle_last_month(company)
     return purchases
 
 
 def bind_plates(company, purchases, rng):
     """Bind BOUND plates of each purchase as their agents do, back-dated
-    over the 40 days after the purchase."""
+    5 to 40 days; return the binding time (naive UTC) by plate."""
     pool = Pool()
     Binding = pool.get('dualrec.plate.binding')
     Plate = pool.get('dualrec.plate')
@@ -133,6 +133,7 @@ def bind_plates(company, purchases, rng):
     table = Binding.__table__()
     plate_table = Plate.__table__()
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    bound = {}
     for code, count in BOUND.items():
         purchase = purchases[code]
         for i, plate in enumerate(purchase.plates[:count]):
@@ -145,15 +146,20 @@ def bind_plates(company, purchases, rng):
                     where=table.plate == plate.id))
             cursor.execute(*plate_table.update([plate_table.bound_at], [at],
                     where=plate_table.id == plate.id))
+            bound[plate] = at
+    return bound
 
 
-def call_records(plates, rng, now, count=CALL_COUNT):
-    """Yield (line, record) of count call records of the provider over
-    the 45 days before now (China time) to the plates: some always fall
-    in the month before."""
+def call_records(bound, rng, now, count=CALL_COUNT):
+    """Yield (line, record) of count call records of the provider to the
+    plates of bound (their binding time by plate, naive UTC) between their
+    binding and now (naive UTC), in China time as the provider writes."""
+    china = dt.timedelta(hours=8)
+    plates = sorted(bound, key=lambda p: p.id)
     for i in range(count):
         plate = rng.choice(plates)
-        when = now - dt.timedelta(days=rng.uniform(0.1, 45))
+        when = bound[plate] + (now - bound[plate]) * rng.uniform(0.01, 0.99)
+        when += china
         answer = when + dt.timedelta(seconds=rng.randint(3, 20))
         connected = rng.random() < 0.75
         seconds = rng.randint(8, 300) if connected else 0
@@ -178,14 +184,11 @@ def call_records(plates, rng, now, count=CALL_COUNT):
         yield i + 1, record
 
 
-def receive_calls(purchases, rng):
+def receive_calls(bound, rng):
     "Import the demo call records of the bound plates, as a file is."
     Call = Pool().get('dualrec.plate.call')
-    plates = [p for purchase in purchases.values()
-        for p in purchase.plates if p.state == 'bound']
-    now = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).replace(
-        tzinfo=None)
-    return Call.receive(call_records(plates, rng, now), 'import',
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return Call.receive(call_records(bound, rng, now), 'import',
         filename='demo-calls.csv')
 
 
