@@ -68,6 +68,10 @@ REJECTION_CODES = [
 _NUMBER_KEYS = {alias.lower() for name in ('caller', 'virtual', 'callee')
     for alias in FIELDS[name]}
 _DIGITS = re.compile(r'\d')
+# the PostgreSQL types of the fields of the bulk insert
+_PG_TYPES = {'char': 'varchar', 'selection': 'varchar', 'integer': 'integer',
+    'many2one': 'integer', 'boolean': 'boolean', 'numeric': 'numeric',
+    'datetime': 'timestamp', 'timestamp': 'timestamp'}
 
 
 def _now():
@@ -343,15 +347,24 @@ class Call(ModelSQL, ModelView):
             return 0
         transaction = Transaction()
         cursor = transaction.connection.cursor()
-        param = '?' if backend.name == 'sqlite' else '%s'
         columns = cls._row_columns + ('create_uid', 'create_date')
         extra = (transaction.user, now)
-        placeholder = '(' + ', '.join([param] * len(columns)) + ')'
-        head = 'INSERT INTO "%s" (%s) VALUES ' % (cls._table,
+        head = 'INSERT INTO "%s" (%s) ' % (cls._table,
             ', '.join('"%s"' % c for c in columns))
-        # the statement's parameters: 50,000 on PostgreSQL, 32,766 on SQLite
-        limit = 32000 if backend.name == 'sqlite' else 50000
-        size = limit // len(columns)
+        tail = ' ON CONFLICT ("call_id") DO NOTHING'
+        if backend.name == 'postgresql':
+            # one array per column: a statement of a few parameters, whose
+            # size does not grow with the rows (many placeholders make
+            # the driver's query parsing the bottleneck)
+            arrays = [list(c) for c in zip(*values)]
+            arrays += [[e] * len(values) for e in extra]
+            cursor.execute(head + 'SELECT * FROM unnest(%s)' % ', '.join(
+                    '%%s::%s[]' % _PG_TYPES[cls._fields[c]._type]
+                    for c in columns) + tail, arrays)
+            return cursor.rowcount
+        placeholder = '(' + ', '.join(['?'] * len(columns)) + ')'
+        # SQLite takes up to 32,766 parameters a statement
+        size = 32000 // len(columns)
         created = 0
         for i in range(0, len(values), size):
             rows = values[i:i + size]
@@ -359,8 +372,8 @@ class Call(ModelSQL, ModelView):
             for row in rows:
                 params.extend(row)
                 params.extend(extra)
-            cursor.execute(head + ', '.join([placeholder] * len(rows))
-                + ' ON CONFLICT ("call_id") DO NOTHING', params)
+            cursor.execute(head + 'VALUES '
+                + ', '.join([placeholder] * len(rows)) + tail, params)
             created += cursor.rowcount
         return created
 
