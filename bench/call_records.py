@@ -194,6 +194,8 @@ def main():
     parser.add_argument('--sqlite', action='store_true')
     parser.add_argument('--keep', action='store_true',
         help="keep the database")
+    parser.add_argument('--profile', type=int, metavar='N',
+        help="print the N costliest functions of the import on stderr")
     args = parser.parse_args()
     for key, value in KEYS:
         os.environ.setdefault(key, value)
@@ -224,7 +226,17 @@ def main():
         with Transaction().start(name, 0, readonly=True):
             pool.init()
         user, company = set_up(pool, name, args.plates)
+        if args.profile:
+            import cProfile
+            import pstats
+            import sys
+            profile = cProfile.Profile()
+            profile.enable()
         elapsed, summary, rss = run_import(pool, name, user, company, path)
+        if args.profile:
+            profile.disable()
+            pstats.Stats(profile, stream=sys.stderr).sort_stats(
+                'tottime').print_stats(args.profile)
     finally:
         from trytond.pool import Pool
         Pool.stop(name)

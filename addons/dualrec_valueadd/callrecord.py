@@ -68,6 +68,10 @@ REJECTION_CODES = [
 _NUMBER_KEYS = {alias.lower() for name in ('caller', 'virtual', 'callee')
     for alias in FIELDS[name]}
 _DIGITS = re.compile(r'\d')
+# the PostgreSQL types of the fields of the bulk insert
+_PG_TYPES = {'char': 'varchar', 'selection': 'varchar', 'integer': 'integer',
+    'many2one': 'integer', 'boolean': 'boolean', 'numeric': 'numeric',
+    'datetime': 'timestamp', 'timestamp': 'timestamp'}
 
 
 def _now():
@@ -213,12 +217,15 @@ class Call(ModelSQL, ModelView):
         return super().copy(records, default=default)
 
     @classmethod
-    def receive(cls, rows, source, filename=None, chunk_size=CHUNK):
+    def receive(cls, rows, source, filename=None, companies=None,
+            chunk_size=CHUNK):
         """Store the call records of rows, an iterable of (line, record):
         line is the row number in a file (or the position in a push) and
         record a mapping of the provider's field names (or the Chinese
         headers of an export) to values, as dualrec.callrecord.parse_record
-        reads them; source is 'push' or 'import'.
+        reads them; source is 'push' or 'import'; companies (ids), when
+        given, are those whose plates may be called: another's plate is
+        refused as unknown.
 
         Records are read chunk by chunk (memory stays flat), without
         access checks: the caller has checked who may import.  Returns the
@@ -235,6 +242,7 @@ class Call(ModelSQL, ModelView):
             'filename': filename,
             'batch': uuid.uuid4().hex,
             'company': Transaction().context.get('company'),
+            'companies': companies,
             }
         chunk = []
         for item in rows:
@@ -274,7 +282,8 @@ class Call(ModelSQL, ModelView):
                 reject(line, row, error.code, error.params.get('field'),
                     _short(values.get('call_id')),
                     _short(values.get('out_id')))
-        plates = cls._plates({r.out_id for _, _, r in parsed})
+        plates = cls._plates({r.out_id for _, _, r in parsed},
+            context['companies'])
         seen, values = set(), []
         for line, row, record in parsed:
             plate = plates.get(record.out_id.upper())
@@ -300,8 +309,9 @@ class Call(ModelSQL, ModelView):
             Rejected.keep(rejected, context, now)
 
     @classmethod
-    def _plates(cls, out_ids):
-        "Return {serial: (id, company, insurer, agent)} of the out ids."
+    def _plates(cls, out_ids, companies=None):
+        """Return {serial: (id, company, insurer, agent)} of the out ids
+        (of the plates of companies only, if given)."""
         Plate = Pool().get('dualrec.plate')
         table = Plate.__table__()
         cursor = Transaction().connection.cursor()
@@ -309,9 +319,12 @@ class Call(ModelSQL, ModelView):
         result = {}
         size = max(backend.MAX_QUERY_PARAMS, 200)
         for i in range(0, len(serials), size):
+            where = In(table.serial, serials[i:i + size])
+            if companies is not None:
+                where &= In(table.company, list(companies) or [-1])
             cursor.execute(*table.select(table.serial, table.id,
                     table.company, table.insurer, table.agent,
-                    where=In(table.serial, serials[i:i + size])))
+                    where=where))
             for serial, *plate in cursor:
                 result[serial] = plate
         return result
@@ -343,15 +356,24 @@ class Call(ModelSQL, ModelView):
             return 0
         transaction = Transaction()
         cursor = transaction.connection.cursor()
-        param = '?' if backend.name == 'sqlite' else '%s'
         columns = cls._row_columns + ('create_uid', 'create_date')
         extra = (transaction.user, now)
-        placeholder = '(' + ', '.join([param] * len(columns)) + ')'
-        head = 'INSERT INTO "%s" (%s) VALUES ' % (cls._table,
+        head = 'INSERT INTO "%s" (%s) ' % (cls._table,
             ', '.join('"%s"' % c for c in columns))
-        # the statement's parameters: 50,000 on PostgreSQL, 32,766 on SQLite
-        limit = 32000 if backend.name == 'sqlite' else 50000
-        size = limit // len(columns)
+        tail = ' ON CONFLICT ("call_id") DO NOTHING'
+        if backend.name == 'postgresql':
+            # one array per column: a statement of a few parameters, whose
+            # size does not grow with the rows (many placeholders make
+            # the driver's query parsing the bottleneck)
+            arrays = [list(c) for c in zip(*values)]
+            arrays += [[e] * len(values) for e in extra]
+            cursor.execute(head + 'SELECT * FROM unnest(%s)' % ', '.join(
+                    '%%s::%s[]' % _PG_TYPES[cls._fields[c]._type]
+                    for c in columns) + tail, arrays)
+            return cursor.rowcount
+        placeholder = '(' + ', '.join(['?'] * len(columns)) + ')'
+        # SQLite takes up to 32,766 parameters a statement
+        size = 32000 // len(columns)
         created = 0
         for i in range(0, len(values), size):
             rows = values[i:i + size]
@@ -359,17 +381,18 @@ class Call(ModelSQL, ModelView):
             for row in rows:
                 params.extend(row)
                 params.extend(extra)
-            cursor.execute(head + ', '.join([placeholder] * len(rows))
-                + ' ON CONFLICT ("call_id") DO NOTHING', params)
+            cursor.execute(head + 'VALUES '
+                + ', '.join([placeholder] * len(rows)) + tail, params)
             created += cursor.rowcount
         return created
 
     @classmethod
-    def receive_file(cls, data, filename=None):
+    def receive_file(cls, data, filename=None, companies=None):
         """Store the call records of a CSV (UTF-8 or GB18030) or xlsx file
         (its first sheet, the first row holding the headers); return the
         summary of ``receive``."""
-        return cls.receive(read_file(data), 'import', filename=filename)
+        return cls.receive(read_file(data), 'import', filename=filename,
+            companies=companies)
 
 
 def _short(value, size=64):
@@ -464,7 +487,8 @@ class CallRejected(ModelSQL, ModelView):
         table = cls.__table__()
         transaction = Transaction()
         cursor = transaction.connection.cursor()
-        plates = Call._plates({r['out_id'] for r in rejected if r['out_id']})
+        plates = Call._plates({r['out_id'] for r in rejected if r['out_id']},
+            context['companies'])
         reasons = {}
         rows = []
         for item in rejected:
@@ -531,9 +555,13 @@ class CallImport(Wizard):
             ])
 
     def transition_import_(self):
-        Call = Pool().get('dualrec.plate.call')
+        pool = Pool()
+        Call = pool.get('dualrec.plate.call')
+        User = pool.get('res.user')
+        # the importer's companies only (those of the record rules): a
+        # plate of another is unknown
         summary = Call.receive_file(self.start.file,
-            filename=self.start.filename)
+            filename=self.start.filename, companies=User.get_companies())
         self.done.filename = self.start.filename
         for name, value in summary.items():
             setattr(self.done, name, value)

@@ -5,9 +5,13 @@ import csv
 import datetime as dt
 import io
 import json
+import os
+import threading
 import time
+import unittest
 from decimal import Decimal
 
+from trytond import backend
 from trytond.exceptions import UserError
 from trytond.model.exceptions import AccessError
 from trytond.modules.company.tests import set_company
@@ -22,6 +26,7 @@ from dualrec.callrecord import sign_push
 
 SECRET = 'provider-shared-secret'
 URL = f'/{DB_NAME}/dualrec/plates/calls'
+POSTGRESQL = os.environ.get('DUALREC_TEST_BACKEND') == 'postgresql'
 
 
 def record(call_id, out_id='NC2026000001', **values):
@@ -275,7 +280,7 @@ class CallRecordTestCase(_DBTestCase):
         pool = Pool()
         Wizard = pool.get('dualrec.plate.call.import', type='wizard')
         Rejected = pool.get('dualrec.plate.call.rejected')
-        company, _, users, *_ = produce_plates()
+        company, other, users, *_ = produce_plates()
         data = csv_bytes([record('w-1'), record('w-2', out_id='NOPE'),
                 record('w-1')])
         with set_company(company), as_user(users['plate']):
@@ -291,6 +296,20 @@ class CallRecordTestCase(_DBTestCase):
             # an import's unknown plate belongs to the importer's company
             self.assertEqual(rejected.company, company)
             self.assertEqual(rejected.filename, 'calls.csv')
+        # the plate staff of another company cannot import calls of
+        # this company's plates: they are unknown to them
+        with set_company(other), as_user(users['other']):
+            session_id, _, _ = Wizard.create()
+            wizard = Wizard(session_id)
+            wizard.start.file = csv_bytes([record('w-3')])
+            wizard.start.filename = 'other.csv'
+            wizard.transition_import_()
+            self.assertEqual(wizard.default_done(None)['rejected'], 1)
+        rejected, = Rejected.search([('call_id', '=', 'w-3')])
+        self.assertEqual((rejected.code, rejected.company),
+            ('unknown_plate', other))
+        self.assertEqual(Pool().get('dualrec.plate.call').search(
+                [('call_id', '=', 'w-3')]), [])
 
     @with_transaction()
     def test_bad_file(self):
@@ -385,3 +404,43 @@ class CallPushTestCase(RouteTestCase):
                 status, data = self.push(body)
                 self.assertEqual((status, data['code']), (400, code))
         self.assertEqual(self.stored('j-1'), (0, 0))
+
+    @unittest.skipUnless(POSTGRESQL, "concurrent writers need PostgreSQL")
+    def test_concurrent_imports(self):
+        "Two imports of the same records at once store each record once"
+        records = [record(f'k-{i:03d}') for i in range(300)]
+        barrier = threading.Barrier(2)
+        results, errors = [], []
+
+        def run():
+            # the second waits for the first's rows, then fails to
+            # serialize (repeatable read) and is retried, as trytond
+            # retries a request: its retry finds them all stored
+            try:
+                for attempt in range(5):
+                    try:
+                        with Transaction().start(DB_NAME, 0) as transaction:
+                            Call = Pool(DB_NAME).get('dualrec.plate.call')
+                            if not attempt:
+                                barrier.wait()
+                            summary = Call.receive(enumerate(records, 1),
+                                'import', chunk_size=50)
+                            transaction.commit()
+                        results.append(summary)
+                        break
+                    except backend.DatabaseOperationalError:
+                        continue
+            except Exception as error:  # reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(results), 2)
+        self.assertEqual(sum(r['created'] for r in results), 300)
+        self.assertEqual(sum(r['duplicates'] for r in results), 300)
+        self.assertEqual(self.stored(*(r['call_id'] for r in records)),
+            (300, 0))
