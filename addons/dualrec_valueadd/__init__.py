@@ -2,3 +2,4 @@
 # of this repository contains the full copyright notices and license terms.
 # The HTTP routes register themselves when imported.
 from . import routes  # noqa: F401
+from . import scan_routes  # noqa: F401
