@@ -48,7 +48,9 @@ HEADERS = {
     'Cache-Control': 'no-store',
     'X-Content-Type-Options': 'nosniff',
     'X-Frame-Options': 'DENY',
-    'Referrer-Policy': 'no-referrer',
+    # no-referrer would make the browsers post the forms with "Origin:
+    # null", which trytond refuses
+    'Referrer-Policy': 'same-origin',
     'Content-Security-Policy': ("default-src 'none'; "
         "style-src 'unsafe-inline'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"),

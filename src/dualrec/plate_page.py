@@ -54,7 +54,7 @@ def page(title, body, subtitle='智能挪车牌'):
     "Return the whole HTML document of a page."
     return ('<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,'
-        'initial-scale=1"><meta name="referrer" content="no-referrer">'
+        'initial-scale=1"><meta name="referrer" content="same-origin">'
         '<meta name="robots" content="noindex">'
         f'<title>{escape(title)}</title><style>{CSS}</style></head><body>'
         f'<header><h1>{escape(title)}</h1><p>{escape(subtitle)}</p>'
@@ -131,7 +131,7 @@ def unbound_page(base, payload, token, error=None, vehicle='', phone=''):
     "The page of a plate sold but not bound: the owner's binding form."
     return page('该挪车牌尚未绑定', (
         f'{_error(error)}'
-        '<div class="card"><h2>该挪车牌尚未绑定</h2>'
+        '<div class="card"><h2>车主绑定</h2>'
         '<p class="muted">如果您是车主，请绑定您的车辆和手机号。绑定后，'
         '他人扫码即可通过隐私号码或短信通知您挪车，您的号码不会显示给任何人。'
         '</p>'
@@ -170,5 +170,4 @@ def notice_page(title, message, base=None, payload=None):
     back = (f'<a class="btn alt" href="{base}{escape(payload)}">返回</a>'
         if payload else '')
     return page(title, (
-        f'<div class="card"><h2>{escape(title)}</h2>'
-        f'<p>{escape(message)}</p></div>{back}'))
+        f'<div class="card"><p>{escape(message)}</p></div>{back}'))
