@@ -222,6 +222,9 @@ def create_plates(company, user):
     Date = pool.get('ir.date')
     config = Configuration(1)
     config.plate_url = PLATE_URL
+    # the demo calls and texts through the in-process simulators
+    config.privacy_provider = 'simulator'
+    config.sms_provider = 'simulator'
     config.save()
     template, = Template.create([{
                 'name': "智能挪车牌（标准款）",
