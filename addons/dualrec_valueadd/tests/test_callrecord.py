@@ -371,6 +371,18 @@ class CallRecordTestCase(_DBTestCase):
         self.assertEqual(missing, set())
 
     @with_transaction()
+    def test_import_wizard_access(self):
+        "Only plate staff run the import wizard"
+        Wizard = Pool().get('dualrec.plate.call.import', type='wizard')
+        company, _, users, *_ = produce_plates()
+        with set_company(company), as_user(users['plate']):
+            Wizard.check_access()
+        for name in ['finance', 'sales']:
+            with self.subTest(user=name), set_company(company), \
+                    as_user(users[name]), self.assertRaises(AccessError):
+                Wizard.check_access()
+
+    @with_transaction()
     def test_bad_file(self):
         "A file that is no spreadsheet is refused with a clear error"
         Call = Pool().get('dualrec.plate.call')
