@@ -6,10 +6,13 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import threading
 import time
 import unittest
 from decimal import Decimal
+
+import polib
 
 from trytond import backend
 from trytond.exceptions import UserError
@@ -23,6 +26,8 @@ from trytond.tests.test_tryton import (
 from trytond.transaction import Transaction, TransactionError
 
 from dualrec.callrecord import sign_push
+
+from ..callrecord import REJECTION_CODES, mask_raw
 
 SECRET = 'provider-shared-secret'
 URL = f'/{DB_NAME}/dualrec/plates/calls'
@@ -76,6 +81,38 @@ def csv_bytes(rows, encoding='utf-8-sig'):
     writer.writeheader()
     writer.writerows(rows)
     return output.getvalue().encode(encoding)
+
+
+class CallRecordUnitTestCase(unittest.TestCase):
+    "Test what the call records need no database for"
+
+    def test_mask_raw(self):
+        "A raw number kept is starred but its first 3 and last 4 digits"
+        self.assertEqual(mask_raw('13812345678'), '138****5678')
+        self.assertEqual(mask_raw('+86 138-1234-5678x'),
+            '+86 1**-****-5678x')
+        self.assertEqual(mask_raw('1234567'), '*******')
+        self.assertEqual(mask_raw('abc'), 'abc')
+
+    def test_translations(self):
+        "Every menu, action, selection, message and code is in Chinese"
+        root = os.path.dirname(os.path.dirname(__file__))
+        po = polib.pofile(os.path.join(root, 'locale', 'zh_CN.po'))
+        translated = {e.msgctxt for e in po if e.msgstr}
+        with open(os.path.join(root, 'callrecord.xml')) as file:
+            xml = file.read()
+        expected = {'model:ir.action,name:' + i for i in re.findall(
+                r'<record model="ir.action.(?:act_window|wizard)" '
+                r'id="([^"]+)"', xml)}
+        expected |= {'model:ir.ui.menu,name:' + i
+            for i in re.findall(r'<menuitem [^>]*id="([^"]+)"', xml)}
+        messages = re.findall(r'id="(msg_plate_[^"]+)"', xml)
+        expected |= {'model:ir.message,text:' + i for i in messages}
+        self.assertGreater(len(expected), 20)
+        self.assertEqual(expected - translated, set())
+        # every rejection code has its reason
+        self.assertEqual({f'msg_plate_call_{c}' for c, _ in REJECTION_CODES}
+            - set(messages), set())
 
 
 class CallRecordTestCase(_DBTestCase):
@@ -310,6 +347,40 @@ class CallRecordTestCase(_DBTestCase):
             ('unknown_plate', other))
         self.assertEqual(Pool().get('dualrec.plate.call').search(
                 [('call_id', '=', 'w-3')]), [])
+
+    @with_transaction()
+    def test_fields_translated(self):
+        "Every field of the call records and their wizard is in Chinese"
+        pool = Pool()
+        po = polib.pofile(os.path.join(os.path.dirname(
+                    os.path.dirname(__file__)), 'locale', 'zh_CN.po'))
+        translated = {e.msgctxt for e in po if e.msgstr}
+        # the fields every model of Tryton has (those of ir.model too)
+        base = set(pool.get('ir.model')._fields)
+        missing = set()
+        for name in ['dualrec.plate.call', 'dualrec.plate.call.rejected',
+                'dualrec.plate.call.import.start',
+                'dualrec.plate.call.import.done']:
+            Model = pool.get(name)
+            expected = {f'model:{name},string:'}
+            for field in set(Model._fields) - base:
+                expected.add(f'field:{name},{field}:')
+                if Model._fields[field].help:
+                    expected.add(f'help:{name},{field}:')
+            missing |= expected - translated
+        self.assertEqual(missing, set())
+
+    @with_transaction()
+    def test_import_wizard_access(self):
+        "Only plate staff run the import wizard"
+        Wizard = Pool().get('dualrec.plate.call.import', type='wizard')
+        company, _, users, *_ = produce_plates()
+        with set_company(company), as_user(users['plate']):
+            Wizard.check_access()
+        for name in ['finance', 'sales']:
+            with self.subTest(user=name), set_company(company), \
+                    as_user(users[name]), self.assertRaises(AccessError):
+                Wizard.check_access()
 
     @with_transaction()
     def test_bad_file(self):
