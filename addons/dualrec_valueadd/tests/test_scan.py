@@ -422,6 +422,50 @@ class ScanTestCase(_DBTestCase):
                             ).get_environ()), Pool())
 
     @with_transaction()
+    def test_agent_api_served(self):
+        "Through the API machinery: bearer key, JSON errors with a code"
+        import json
+        pool = Pool()
+        Api = pool.get('dualrec.api')
+        Application = pool.get('res.user.application')
+        company, users, plates = self.set_up()
+        keys = {}
+        for name in ['agentA', 'plate']:
+            application = Application(user=users[name],
+                application='dualrec', state='validated')
+            application.save()
+            keys[name] = application.key
+
+        def call(name, func, body=None, **kwargs):
+            request = Request(EnvironBuilder(method='POST',
+                    headers={'Authorization': f'Bearer {keys[name]}',
+                        'Accept-Language': 'zh-CN'},
+                    data=json.dumps(body or {}),
+                    content_type='application/json').get_environ())
+            response = Api.serve(request, func, **kwargs)
+            self.assertNoOwner(response)
+            return response.status_code, json.loads(response.get_data())
+
+        status, data = call('agentA', scan_routes.bind_plate,
+            {'vehicle_plate': '粤A00001', 'phone': OWNER_B},
+            serial=plates['agent_sold'].serial)
+        self.assertEqual((status, data['state'], data['phone']),
+            (201, 'bound', '139****5678'))
+        status, data = call('agentA', scan_routes.bind_plate,
+            {'vehicle_plate': '粤A00001', 'phone': OWNER_B},
+            serial=plates['agent_sold'].serial)
+        self.assertEqual(status, 200)
+        status, data = call('agentA', scan_routes.unbind_plate,
+            serial=plates['agent_sold'].serial)
+        self.assertEqual((status, data['state']), (200, 'sold'))
+        # (an error rolls the transaction back: the test's data with it)
+        status, data = call('agentA', scan_routes.bind_plate,
+            {'vehicle_plate': '粤A00002', 'phone': OWNER_B},
+            serial=plates['other_agent'].serial)
+        self.assertEqual((status, data['code']), (404, 'unknown'))
+        self.assertIn(plates['other_agent'].serial, data['message'])
+
+    @with_transaction()
     def test_access(self):
         "Plate staff read the scans and numbers; salespeople see nothing"
         from trytond.model.exceptions import AccessError
