@@ -363,6 +363,8 @@ class BindCode(ModelSQL):
     phone_encrypted = fields.Char("Phone (Encrypted)", required=True,
         readonly=True)
     phone_index = fields.Char("Phone Index", required=True, readonly=True)
+    phone = fields.Char("Phone", readonly=True,
+        help="The phone the code was sent to, masked.")
     expires_at = fields.DateTime("Expires At", required=True, readonly=True)
     attempts = fields.Integer("Attempts", required=True, readonly=True)
     state = fields.Selection([
@@ -423,6 +425,7 @@ class BindCode(ModelSQL):
                             cls._associated(token)),
                         'phone_index': pii.blind_index(index_key, 'phone',
                             phone),
+                        'phone': pii.mask_phone(phone),
                         'expires_at': now() + dt.timedelta(
                             minutes=scans.CODE_MINUTES),
                         'attempts': 0,
@@ -434,8 +437,9 @@ class BindCode(ModelSQL):
     def confirm(cls, plate, handle, code):
         """Bind plate if code is the one sent for the request handle.
 
-        Returns (True, None) when bound, else (False, PlateRefusal) with the
-        attempt counted: the caller must keep the count (commit)."""
+        Returns (True, None, masked phone) when bound, else (False,
+        PlateRefusal, masked phone) with the attempt counted: the caller
+        must keep the count (commit)."""
         pool = Pool()
         CoreConfiguration = pool.get('dualrec.configuration')
         with without_check_access():
@@ -444,14 +448,14 @@ class BindCode(ModelSQL):
                     ('plate', '=', plate.id),
                     ], limit=1)
         if not records:
-            return False, PlateRefusal('code_unknown')
+            return False, PlateRefusal('code_unknown'), None
         record, = records
         if record.state != 'pending':
-            return False, PlateRefusal('code_unknown')
+            return False, PlateRefusal('code_unknown'), record.phone
         if record.expires_at <= now():
-            return False, PlateRefusal('code_expired')
+            return False, PlateRefusal('code_expired'), record.phone
         if record.attempts >= scans.CODE_ATTEMPTS:
-            return False, PlateRefusal('code_attempts')
+            return False, PlateRefusal('code_attempts'), record.phone
         expected = scans.code_hash(scan_key(), handle, code or '')
         if not hmac.compare_digest(expected, record.code_hash):
             attempts = record.attempts + 1
@@ -460,12 +464,12 @@ class BindCode(ModelSQL):
                         'state': ('failed' if attempts >= scans.CODE_ATTEMPTS
                             else 'pending')})
             if attempts >= scans.CODE_ATTEMPTS:
-                return False, PlateRefusal('code_attempts')
+                return False, PlateRefusal('code_attempts'), record.phone
             return False, PlateRefusal('code_wrong',
-                left=scans.CODE_ATTEMPTS - attempts)
+                left=scans.CODE_ATTEMPTS - attempts), record.phone
         if plate.state != 'sold':
             return False, PlateRefusal(f'state_{plate.state}', status=409,
-                serial=plate.serial)
+                serial=plate.serial), record.phone
         enc_key, _ = CoreConfiguration.pii_keys()
         phone = pii.decrypt_value(enc_key, record.phone_encrypted,
             cls._associated(record.token))
@@ -473,4 +477,4 @@ class BindCode(ModelSQL):
             cls.write([record], {'state': 'used'})
         with Transaction().set_context(company=plate.company.id):
             plate.bind(record.vehicle_plate, phone, 'owner')
-        return True, None
+        return True, None, record.phone

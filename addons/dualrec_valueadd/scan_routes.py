@@ -146,7 +146,9 @@ def view(request, pool, plate, payload, base, token):
         return html(pages.bound_page(base, payload, token,
                 scans.mask_vehicle(plate.vehicle_plate),
                 ask_caller=config.privacy_kind == 'axb',
-                minutes=config.privacy_minutes))
+                minutes=config.privacy_minutes,
+                call=bool(config.privacy_provider),
+                message=bool(config.sms_provider)))
     if plate.state == 'sold':
         return html(pages.unbound_page(base, payload, token))
     if plate.state == 'deactivated':
@@ -220,7 +222,7 @@ def bind_confirm(request, pool, plate, payload, base, token):
     BindCode = pool.get('dualrec.plate.bind.code')
     form = request.form
     handle_ = (form.get('request') or '')[:64]
-    bound, refusal = BindCode.confirm(plate, handle_,
+    bound, refusal, masked = BindCode.confirm(plate, handle_,
         (form.get('code') or '')[:10])
     if bound:
         return html(pages.notice_page('绑定成功',
@@ -230,7 +232,7 @@ def bind_confirm(request, pool, plate, payload, base, token):
     if refusal.code == 'code_wrong':
         # the wrong attempt is counted: this answer commits
         return html(pages.code_page(base, payload, token, handle_,
-                '您的手机', error=refusal.message), 400)
+                masked, error=refusal.message), 400)
     return html(pages.notice_page('无法完成绑定', refusal.message, base,
             payload), refusal.status)
 

@@ -75,9 +75,10 @@ def _plate(vehicle):
 
 
 def bound_page(base, payload, token, vehicle, ask_caller=False, error=None,
-        minutes=None):
-    """The page of a bound plate: call the owner through a virtual number,
-    or send a preset message; ``vehicle`` is the masked vehicle plate."""
+        minutes=None, call=True, message=True):
+    """The page of a bound plate: call the owner through a virtual number
+    (if ``call``), or send a preset message (if ``message``); ``vehicle``
+    is the masked vehicle plate."""
     caller = ('<label for="caller">您的手机号（仅用该号码拨打隐私号）</label>'
         '<input type="tel" id="caller" name="caller" inputmode="numeric" '
         'maxlength="13" autocomplete="tel" required>') if ask_caller else ''
@@ -87,18 +88,21 @@ def bound_page(base, payload, token, vehicle, ask_caller=False, error=None,
         f'value="{key}"{" checked" if i == 0 else ""}>{escape(text)}</label>'
         for i, (key, text) in enumerate(PRESETS.items()))
     action = f'{base}{escape(payload)}'
-    return page('请挪车', (
-        f'{_error(error)}'
-        '<div class="card"><h2>联系车主挪车</h2>'
-        f'<p>{_plate(vehicle)}</p>'
+    calling = (
         '<p class="muted">点击呼叫后将获得一个临时隐私号码'
         f'{valid}，车主的真实号码不会显示。</p>'
         f'<form method="post" action="{action}/call">{_hidden(token)}'
-        f'{caller}<button type="submit">呼叫车主</button></form></div>'
+        f'{caller}<button type="submit">呼叫车主</button></form>'
+        ) if call else '<p class="muted">暂不支持电话联系车主。</p>'
+    texting = (
         '<div class="card"><h2>发送挪车短信</h2>'
         f'<form method="post" action="{action}/message">{_hidden(token)}'
         f'{options}<button type="submit" class="alt">发送挪车短信</button>'
-        '</form></div>'))
+        '</form></div>') if message else ''
+    return page('请挪车', (
+        f'{_error(error)}'
+        '<div class="card"><h2>联系车主挪车</h2>'
+        f'<p>{_plate(vehicle)}</p>{calling}</div>{texting}'))
 
 
 def call_page(base, payload, secret_no, extension, until, minutes):

@@ -2,6 +2,7 @@
 # of this repository contains the full copyright notices and license terms.
 """The public scan page of the plates, its providers and the agents' API."""
 import re
+import time
 from pathlib import Path
 
 from werkzeug.test import EnvironBuilder
@@ -14,6 +15,7 @@ from trytond.modules.dualrec_orders.tests.tools import (
 from trytond.modules.dualrec_valueadd import scan_routes
 from trytond.modules.dualrec_valueadd.exceptions import PlateRefusal
 from trytond.modules.dualrec_valueadd.plate import plate_key
+from trytond.modules.dualrec_valueadd.scan import scan_key
 from trytond.modules.dualrec_valueadd.tests.test_plate import set_up_plates
 from trytond.modules.dualrec_valueadd.tests.tools import partner_user
 from trytond.pool import Pool
@@ -317,6 +319,7 @@ class ScanTestCase(_DBTestCase):
                 'request': request, 'code': wrong})
         self.assertEqual(response.status_code, 400)
         self.assertIn('验证码错误', response.get_data(as_text=True))
+        self.assertIn('139****5678', response.get_data(as_text=True))
         self.assertEqual(plate.state, 'sold')
 
         response = self.page(payload, 'bind/confirm', {'token': token,
@@ -334,6 +337,29 @@ class ScanTestCase(_DBTestCase):
         response = self.page(payload, 'bind/confirm', {'token': token,
                 'request': request, 'code': code})
         self.assertGreaterEqual(response.status_code, 400)
+
+    @with_transaction()
+    def test_providers_unconfigured(self):
+        "Without providers nothing is offered and a post is refused, 503"
+        pool = Pool()
+        Configuration = pool.get('dualrec.valueadd.configuration')
+        Scan = pool.get('dualrec.plate.scan')
+        _, _, plates = self.set_up()
+        Configuration.write([Configuration(1)], {
+                'privacy_provider': None, 'sms_provider': None})
+        payload = self.payload(plates['bound'])
+        page = self.page(payload)
+        body = page.get_data(as_text=True)
+        self.assertNotIn('/call"', body)
+        self.assertNotIn('/message"', body)
+        # a form posted all the same (an old page)
+        token = scans.form_token(scan_key(), plates['bound'].serial,
+            time.time())
+        response = self.page(payload, 'call', {'token': token})
+        self.assertEqual(response.status_code, 503)
+        self.assertIn('暂时无法呼叫车主', response.get_data(as_text=True))
+        self.assertEqual(self.privacy.calls, [])
+        self.assertEqual(Scan.search_count([('outcome', '=', 'failed')]), 1)
 
     @with_transaction()
     def test_code_attempts(self):
@@ -394,6 +420,50 @@ class ScanTestCase(_DBTestCase):
             with self.assertRaises(Exception):
                 scan_routes.list_plates(Request(EnvironBuilder(
                             ).get_environ()), Pool())
+
+    @with_transaction()
+    def test_agent_api_served(self):
+        "Through the API machinery: bearer key, JSON errors with a code"
+        import json
+        pool = Pool()
+        Api = pool.get('dualrec.api')
+        Application = pool.get('res.user.application')
+        company, users, plates = self.set_up()
+        keys = {}
+        for name in ['agentA', 'plate']:
+            application = Application(user=users[name],
+                application='dualrec', state='validated')
+            application.save()
+            keys[name] = application.key
+
+        def call(name, func, body=None, **kwargs):
+            request = Request(EnvironBuilder(method='POST',
+                    headers={'Authorization': f'Bearer {keys[name]}',
+                        'Accept-Language': 'zh-CN'},
+                    data=json.dumps(body or {}),
+                    content_type='application/json').get_environ())
+            response = Api.serve(request, func, **kwargs)
+            self.assertNoOwner(response)
+            return response.status_code, json.loads(response.get_data())
+
+        status, data = call('agentA', scan_routes.bind_plate,
+            {'vehicle_plate': '粤A00001', 'phone': OWNER_B},
+            serial=plates['agent_sold'].serial)
+        self.assertEqual((status, data['state'], data['phone']),
+            (201, 'bound', '139****5678'))
+        status, data = call('agentA', scan_routes.bind_plate,
+            {'vehicle_plate': '粤A00001', 'phone': OWNER_B},
+            serial=plates['agent_sold'].serial)
+        self.assertEqual(status, 200)
+        status, data = call('agentA', scan_routes.unbind_plate,
+            serial=plates['agent_sold'].serial)
+        self.assertEqual((status, data['state']), (200, 'sold'))
+        # (an error rolls the transaction back: the test's data with it)
+        status, data = call('agentA', scan_routes.bind_plate,
+            {'vehicle_plate': '粤A00002', 'phone': OWNER_B},
+            serial=plates['other_agent'].serial)
+        self.assertEqual((status, data['code']), (404, 'unknown'))
+        self.assertIn(plates['other_agent'].serial, data['message'])
 
     @with_transaction()
     def test_access(self):
