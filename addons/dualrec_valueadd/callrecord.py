@@ -12,6 +12,7 @@ imports.  A malformed record, or one of a plate that is not ours, is kept
 in dualrec.plate.call.rejected with its code and reason: nothing is lost.
 """
 import datetime as dt
+import hashlib
 import io
 import json
 import re
@@ -25,6 +26,7 @@ from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
@@ -453,6 +455,9 @@ class CallRejected(ModelSQL, ModelView):
     filename = fields.Char("File Name", readonly=True)
     line = fields.Integer("Line", readonly=True,
         help="The row of the file (or the position in the push).")
+    digest = fields.Char("Digest", readonly=True,
+        help="The SHA-256 of the code and the raw record: a rejected "
+        "record received again is kept once.")
     received_at = fields.DateTime("Received At", required=True,
         readonly=True)
 
@@ -462,6 +467,7 @@ class CallRejected(ModelSQL, ModelView):
         t = cls.__table__()
         cls._sql_indexes.add(
             Index(t, (t.received_at, Index.Range(order='DESC'))))
+        cls._sql_indexes.add(Index(t, (t.digest, Index.Equality())))
         cls._order = [('received_at', 'DESC'), ('id', 'DESC')]
 
     @classmethod
@@ -491,20 +497,34 @@ class CallRejected(ModelSQL, ModelView):
             context['companies'])
         reasons = {}
         rows = []
+        digests = {}
         for item in rejected:
+            raw = raw_text(item['row'])
+            digest = hashlib.sha256(
+                f'{item["code"]}\n{raw}'.encode('utf-8')).hexdigest()[:40]
+            digests.setdefault(digest, (item, raw))
+        # a rejected record received again (a push retried, a file imported
+        # twice) is kept once
+        for sub in grouped_slice(list(digests)):
+            cursor.execute(*table.select(table.digest,
+                    where=table.digest.in_(list(sub))))
+            for digest, in cursor:
+                digests.pop(digest, None)
+        for digest, (item, raw) in digests.items():
             key = (item['code'], item['field'])
             if key not in reasons:
                 reasons[key] = gettext(
                     f'dualrec_valueadd.msg_plate_call_{item["code"]}',
                     field=item['field'] or '')
             plate = plates.get((item['out_id'] or '').upper())
-            rows.append([raw_text(item['row']), item['code'], item['field'],
+            rows.append([raw, digest, item['code'], item['field'],
                     reasons[key], item['call_id'], item['out_id'],
                     plate[1] if plate else context['company'],
                     context['source'], context['batch'],
                     context['filename'], item['line'], now,
                     transaction.user, now])
-        columns = [table.raw, table.code, table.field, table.reason,
+        columns = [table.raw, table.digest, table.code, table.field,
+            table.reason,
             table.call_id, table.out_id, table.company, table.source,
             table.import_batch, table.filename, table.line,
             table.received_at, table.create_uid, table.create_date]

@@ -5,9 +5,9 @@
 The figures count the coupons the user may read (``Coupon.search(...,
 query=True)``): the coupons' record rules apply to them as to the list.
 """
-from sql import Cast
+from sql import Cast, Literal, Union
 from sql.aggregate import Avg, Count, Min, Sum
-from sql.conditionals import Case
+from sql.conditionals import Case, Coalesce
 from sql.functions import Function, Round
 
 from trytond import backend
@@ -282,4 +282,126 @@ class PlateFigure(ModelSQL, ModelView):
                         / Case((in_use > 0, in_use), else_=None),
                         'NUMERIC'), 2)).as_('binding_rate'),
             where=plate.id.in_(ids),
+            group_by=keys)
+
+
+def local_month_of(column, offset):
+    """Return the SQL text 'YYYY-MM' of the naive UTC timestamp column in
+    the time zone offset (a timedelta) from UTC."""
+    seconds = int(offset.total_seconds())
+    if backend.name == 'postgresql':
+        return _ToChar(column + Cast(f'{seconds} seconds', 'INTERVAL'),
+            'YYYY-MM')
+    return _StrFTime('%Y-%m', column, f'{seconds:+d} seconds')
+
+
+class CallFigureContext(ModelView):
+    "The filters of the scan and call figures."
+    __string__ = "Call Figures Context"
+    __name__ = 'dualrec.plate.call.figure.context'
+
+    company = fields.Many2One('company.company', "Company",
+        help="Only the plates of this company; all of the user's "
+        "companies when empty.")
+    insurer = fields.Many2One('party.party', "Insurer",
+        help="Only the plates bought by this insurer.")
+
+    @classmethod
+    def default_company(cls):
+        return Transaction().context.get('company')
+
+
+class CallFigure(ModelSQL, ModelView):
+    """Scans of the plates' page, calls asked, call records, connected
+    calls, their minutes and the provider's cost per month and insurer."""
+    __string__ = "Call Figures"
+    __name__ = 'dualrec.plate.call.figure'
+
+    company = fields.Many2One('company.company', "Company", readonly=True)
+    insurer = fields.Many2One('party.party', "Insurer", readonly=True)
+    month = fields.Char("Month", readonly=True,
+        help="The month, in the company's time zone (YYYY-MM).")
+    scans = fields.Integer("Scans", readonly=True,
+        help="The scan pages shown.")
+    call_requests = fields.Integer("Calls Asked", readonly=True,
+        help="The privacy numbers given to passers-by on the scan page.")
+    calls = fields.Integer("Calls", readonly=True,
+        help="The call records of the provider.")
+    connected = fields.Integer("Connected", readonly=True,
+        help="The calls answered by the owner.")
+    minutes = fields.Integer("Minutes", readonly=True,
+        help="The minutes started of the connected calls.")
+    cost = fields.Numeric("Provider Cost", digits=(16, 2), readonly=True,
+        help="What the provider charges for the calls.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('month', 'DESC'), ('insurer', 'ASC'), ('id', 'ASC')]
+
+    @classmethod
+    def _offset(cls):
+        import datetime as dt
+
+        from trytond.tools import timezone as tz
+        Company = Pool().get('company.company')
+        company_id = Transaction().context.get('company')
+        name = None
+        if company_id is not None and company_id >= 0:
+            name = Company(company_id).timezone
+        if not name:
+            return dt.timedelta(0)
+        return dt.datetime.now(tz.get_tzinfo(name)).utcoffset()
+
+    @classmethod
+    def table_query(cls):
+        pool = Pool()
+        Plate = pool.get('dualrec.plate')
+        Scan = pool.get('dualrec.plate.scan')
+        Call = pool.get('dualrec.plate.call')
+        context = Transaction().context
+        plate = Plate.__table__()
+        scan = Scan.__table__()
+        call = Call.__table__()
+        domain = []
+        for name in ('company', 'insurer'):
+            if context.get(name) is not None:
+                domain.append((name, '=', context[name]))
+        plates = Plate.search(domain, order=[], query=True)
+        offset = cls._offset()
+        zero = Literal(0)
+        scans = scan.join(plate, condition=scan.plate == plate.id).select(
+            (scan.id * 2).as_('row'),
+            scan.company.as_('company'),
+            plate.insurer.as_('insurer'),
+            local_month_of(scan.at, offset).as_('month'),
+            Case((scan.kind == 'view', 1), else_=0).as_('scans'),
+            Case(((scan.kind == 'call') & (scan.outcome == 'ok'), 1),
+                else_=0).as_('call_requests'),
+            zero.as_('calls'), zero.as_('connected'), zero.as_('minutes'),
+            Cast(zero, cls.cost.sql_type().base).as_('cost'),
+            where=scan.plate.in_(plates))
+        calls = call.select(
+            (call.id * 2 + 1).as_('row'),
+            call.company.as_('company'),
+            call.insurer.as_('insurer'),
+            local_month_of(call.call_time, offset).as_('month'),
+            zero.as_('scans'), zero.as_('call_requests'),
+            Literal(1).as_('calls'),
+            Case((call.connected == Literal(True), 1),
+                else_=0).as_('connected'),
+            ((call.duration + 59) / 60).as_('minutes'),
+            Coalesce(call.cost, 0).as_('cost'),
+            where=call.plate.in_(plates))
+        rows = Union(scans, calls, all_=True)
+        keys = [rows.company, rows.insurer, rows.month]
+        return rows.select(
+            Min(rows.row).as_('id'),
+            *(k.as_(k.name) for k in keys),
+            Sum(rows.scans).as_('scans'),
+            Sum(rows.call_requests).as_('call_requests'),
+            Sum(rows.calls).as_('calls'),
+            Sum(rows.connected).as_('connected'),
+            Sum(rows.minutes).as_('minutes'),
+            cls.cost.sql_cast(Sum(rows.cost)).as_('cost'),
             group_by=keys)
