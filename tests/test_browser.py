@@ -281,13 +281,14 @@ class WebClientTestCase(unittest.TestCase):
         page.wait_for_timeout(1000)
         page.screenshot(path=str(ARTIFACTS / 'plate_batch_zh_CN.png'))
         body = page.inner_text('body')
-        for label in ['生产日期', '起始序列号', '在库', 'NC2026000001']:
+        for label in ['生产日期', '起始序列号', '已绑定', '业务员']:
             with self.subTest(label=label):
                 self.assertIn(label, body)
         values = [page.locator('input').nth(i).input_value()
             for i in range(page.locator('input').count())]
         self.assertIn('[NC-STD] 智能挪车牌（标准款）', values)
-        self.assertIn('NC2026001000', values)
+        self.assertTrue(any(re.fullmatch(r'NC\d{4}001000', v)
+                for v in values))
 
     def test_finance_fapiao(self):
         "Finance lists the fapiao requests and opens the issued one"
@@ -312,3 +313,80 @@ class WebClientTestCase(unittest.TestCase):
         for label in ['开票日期', '红字', '发票单据', '对账单']:
             with self.subTest(label=label):
                 self.assertIn(label, body)
+    # The public scan page of a plate, on a phone, as a passer-by sees it
+    # (the demo's bound and sold plates, its simulated providers)
+
+    def scan_payloads(self):
+        "Return the signed payloads of a bound and of a sold demo plate."
+        cls = type(self)
+        if not hasattr(cls, '_scan_payloads'):
+            output = self.server.run_python(SCAN_PAYLOADS)
+            cls._scan_payloads = dict(re.findall(r'PAYLOAD (\w+) (\S+)',
+                    output))
+        return cls._scan_payloads
+
+    def open_scan(self, payload):
+        page = self.browser.new_page(viewport={'width': 390, 'height': 844},
+            device_scale_factor=2, is_mobile=True, has_touch=True)
+        page.set_default_timeout(30000)
+        self.addCleanup(page.close)
+        response = page.goto(
+            f'{self.server.url}/{self.server.database}/dualrec/m/{payload}')
+        return page, response
+
+    def assertNoOwner(self, page, phone):
+        content = page.content()
+        self.assertNotIn(phone, content.replace(' ', ''))
+        self.assertNotIn(phone[3:], content)
+
+    def test_plate_scan_bound_and_call(self):
+        "A bound plate offers to call or text; the call shows X only"
+        payloads = self.scan_payloads()
+        page, response = self.open_scan(payloads['bound'])
+        self.assertEqual(response.status, 200)
+        self.assertLess(len(response.body()), 50 * 1024)
+        body = page.inner_text('body')
+        for text in ['请挪车', '呼叫车主', '发送挪车短信', '***']:
+            self.assertIn(text, body)
+        self.assertNoOwner(page, payloads['phone'])
+        page.screenshot(path=str(ARTIFACTS / 'plate_scan_bound.png'),
+            full_page=True)
+        page.get_by_role('button', name='呼叫车主').click()
+        page.wait_for_selector('a[href^="tel:"]')
+        self.assertIn('请拨打隐私号码', page.inner_text('body'))
+        self.assertNoOwner(page, payloads['phone'])
+        page.screenshot(path=str(ARTIFACTS / 'plate_scan_call.png'),
+            full_page=True)
+
+    def test_plate_scan_unbound(self):
+        "A sold plate not bound shows the owner's binding form"
+        page, response = self.open_scan(self.scan_payloads()['sold'])
+        self.assertEqual(response.status, 200)
+        self.assertIn('该挪车牌尚未绑定', page.inner_text('body'))
+        self.assertTrue(page.locator('input[name=phone]').is_visible())
+        page.screenshot(path=str(ARTIFACTS / 'plate_scan_unbound.png'),
+            full_page=True)
+
+    def test_plate_scan_forged(self):
+        "A forged QR code gets a 404 page with a clear message"
+        bound = self.scan_payloads()['bound']
+        forged = bound[:-2] + ('AA' if bound[-2:] != 'AA' else 'BB')
+        page, response = self.open_scan(forged)
+        self.assertEqual(response.status, 404)
+        self.assertIn('二维码无效', page.inner_text('body'))
+        page.screenshot(path=str(ARTIFACTS / 'plate_scan_forged.png'),
+            full_page=True)
+
+
+SCAN_PAYLOADS = """
+from dualrec.plate import sign_serial
+from trytond.modules.dualrec_valueadd.plate import plate_key
+from trytond.transaction import without_check_access
+Plate = pool.get('dualrec.plate')
+with without_check_access():
+    bound, = Plate.search([('state', '=', 'bound')], limit=1)
+    sold, = Plate.search([('state', '=', 'sold')], limit=1)
+    print('PAYLOAD phone', bound.owner_phone())
+print('PAYLOAD bound', sign_serial(plate_key(), bound.serial))
+print('PAYLOAD sold', sign_serial(plate_key(), sold.serial))
+"""
