@@ -305,10 +305,28 @@ class Plate(ModelSQL, ModelView):
                 Index(t, (t.insurer, Index.Range()), where=t.insurer != Null),
                 })
         cls._order.insert(0, ('serial', 'ASC'))
+        cls._buttons.update({
+                'deactivate': {
+                    'invisible': Eval('state') == 'deactivated',
+                    'icon': 'tryton-cancel',
+                    'depends': ['state'],
+                    },
+                })
 
     @classmethod
     def default_state(cls):
         return 'in_stock'
+
+    @classmethod
+    @ModelView.button
+    def deactivate(cls, records):
+        """Deactivate the plates for good (lost, damaged, abused): a bound
+        plate is unbound first, as the log shows."""
+        for record in records:
+            if record.state == 'bound':
+                record.unbind('staff')
+        with without_check_access():
+            cls.write(list(records), {'state': 'deactivated'})
 
     def get_product(self, name):
         return self.batch.product.id

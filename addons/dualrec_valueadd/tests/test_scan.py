@@ -3,6 +3,7 @@
 """The public scan page of the plates, its providers and the agents' API."""
 import re
 import time
+from decimal import Decimal
 from pathlib import Path
 
 from werkzeug.test import EnvironBuilder
@@ -17,11 +18,12 @@ from trytond.modules.dualrec_valueadd.exceptions import PlateRefusal
 from trytond.modules.dualrec_valueadd.plate import plate_key
 from trytond.modules.dualrec_valueadd.scan import scan_key
 from trytond.modules.dualrec_valueadd.tests.test_plate import set_up_plates
+from trytond.modules.dualrec_valueadd.tests.test_plate_sale import assign
 from trytond.modules.dualrec_valueadd.tests.tools import partner_user
 from trytond.pool import Pool
 from trytond.protocols.wrappers import Request
 from trytond.tests.test_tryton import _DBTestCase, with_transaction
-from trytond.transaction import Transaction, without_check_access
+from trytond.transaction import Transaction
 
 from dualrec import plate_scan as scans
 from dualrec.plate import sign_serial
@@ -72,6 +74,7 @@ class ScanTestCase(_DBTestCase):
         pool = Pool()
         Batch = pool.get('dualrec.plate.batch')
         Plate = pool.get('dualrec.plate')
+        Purchase = pool.get('dualrec.plate.purchase')
         Configuration = pool.get('dualrec.valueadd.configuration')
         company, other, users, product = set_up_plates()
         load_chinese()
@@ -96,17 +99,20 @@ class ScanTestCase(_DBTestCase):
             found = Plate.search([], order=[('serial', 'ASC')])
         plates = dict(zip(['bound', 'sold', 'deactivated', 'in_stock',
                     'other_agent', 'agent_sold'], found))
-        # until the purchase workflow: the plates are given their agent,
-        # insurer and state directly
-        with without_check_access():
-            Plate.write([plates['bound'], plates['sold'],
-                    plates['agent_sold']], {
-                    'state': 'sold', 'insurer': insurer.id,
-                    'agent': agents['A'].id})
-            Plate.write([plates['other_agent']], {
-                    'state': 'sold', 'insurer': insurer.id,
-                    'agent': agents['B'].id})
-            Plate.write([plates['deactivated']], {'state': 'deactivated'})
+        # agent A places plates 1, 2 and 6, agent B plate 5; the insurer
+        # buys them; plate 3 is deactivated
+        with set_company(company), as_user(users['plate']):
+            for agent, first, last in [('A', 1, 2), ('A', 6, 6),
+                    ('B', 5, 5)]:
+                assign(agents[agent], first=f'NC2026{first:06d}',
+                    last=f'NC2026{last:06d}')
+            purchases = [Purchase(insurer=insurer, agent=agents[agent],
+                    quantity=quantity, unit_price=Decimal('9.90'),
+                    tax_rate=Decimal('0.13'))
+                for agent, quantity in [('A', 3), ('B', 1)]]
+            Purchase.save(purchases)
+            Purchase.confirm(purchases)
+            Plate.deactivate([plates['deactivated']])
         with set_company(company):
             plates['bound'].bind('粤A12345', OWNER, 'staff')
         return company, users, plates
