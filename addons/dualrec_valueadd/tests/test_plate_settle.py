@@ -41,6 +41,11 @@ def call(call_id, serial, seconds, when):
     return record
 
 
+def local_month(china_time):
+    "Return the month (YYYY-MM) of a naive China time."
+    return china_time.strftime('%Y-%m')
+
+
 class PlateSettleTestCase(_DBTestCase):
     "Test the settlement of the plates"
     module = 'dualrec_valueadd'
@@ -161,6 +166,16 @@ class PlateSettleTestCase(_DBTestCase):
                 [('plate_calls', Decimal('0.50')),
                     ('plate_payout', Decimal('0.10'))])
             self.assertEqual(settle(company, today, today), [])
+
+            # the month's figures: 6 call records, 5 connected, per insurer
+            Figure = pool.get('dualrec.plate.call.figure')
+            rows = {f.insurer: (f.month, f.calls, f.connected, f.minutes,
+                    f.cost) for f in Figure.search([])}
+            month = local_month(hour)
+            self.assertEqual(rows, {
+                    pingan: (month, 4, 3, 1 + 4 + 1, Decimal('0.48')),
+                    taiping: (month, 2, 2, 2 + 1, Decimal('0.24')),
+                    })
 
             with self.assertRaises(UserError):
                 settle(company, today, today + dt.timedelta(days=1))
