@@ -33,6 +33,7 @@ from dualrec.cn import normalize_plate
 
 from .exceptions import BatchError, CouponError, CouponRefusal
 from .merchant import check_region_code, region_prefixes
+from .phone import OwnerPhoneMixin
 
 BATCH_STATES = [
     ('draft', "Draft"),
@@ -530,11 +531,12 @@ class BatchMerchant(ModelSQL):
         ondelete='CASCADE')
 
 
-class Coupon(ModelSQL, ModelView):
+class Coupon(OwnerPhoneMixin, ModelSQL, ModelView):
     "A coupon of a batch: an unguessable code redeemed at merchants."
     __string__ = "Coupon"
     __name__ = 'dualrec.coupon'
     _rec_name = 'code'
+    _phone_owner = 'code'
 
     code = fields.Char("Code", readonly=True, required=True,
         help="The code of the coupon: 16 random symbols and a check "
@@ -615,12 +617,6 @@ class Coupon(ModelSQL, ModelView):
     def default_uses(cls):
         return 0
 
-    @staticmethod
-    def phone_associated(code):
-        # binds the ciphertext to its coupon: copied elsewhere it does not
-        # decrypt
-        return f'dualrec.coupon,{code},phone'.encode()
-
     def get_batch_field(self, name):
         value = getattr(self.batch, name)
         return value.id if hasattr(value, 'id') else value
@@ -628,40 +624,6 @@ class Coupon(ModelSQL, ModelView):
     @classmethod
     def search_batch_field(cls, name, clause):
         return [('batch.' + clause[0],) + tuple(clause[1:])]
-
-    @classmethod
-    def get_phone(cls, coupons, name):
-        result = {c.id: None for c in coupons}
-        encrypted = [c for c in coupons if c.phone_encrypted]
-        if encrypted:
-            enc_key, _ = Pool().get('dualrec.configuration').pii_keys()
-            for coupon in encrypted:
-                try:
-                    plain = pii.decrypt_value(enc_key, coupon.phone_encrypted,
-                        cls.phone_associated(coupon.code))
-                except pii.PIIError:
-                    continue
-                result[coupon.id] = pii.mask_phone(plain)
-        return result
-
-    def owner_phone(self):
-        "Return the owner's phone in clear (for the system only)."
-        if not self.phone_encrypted:
-            return None
-        enc_key, _ = Pool().get('dualrec.configuration').pii_keys()
-        return pii.decrypt_value(enc_key, self.phone_encrypted,
-            self.phone_associated(self.code))
-
-    def matches_phone(self, phone):
-        "Tell whether phone is the owner's (through the blind index)."
-        if not self.phone_index or not phone:
-            return False
-        try:
-            phone = pii.validate_phone(str(phone))
-        except pii.PIIError:
-            return False
-        _, index_key = Pool().get('dualrec.configuration').pii_keys()
-        return pii.blind_index(index_key, 'phone', phone) == self.phone_index
 
     @property
     def formatted_code(self):

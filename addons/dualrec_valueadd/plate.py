@@ -27,6 +27,7 @@ from dualrec.plate_sheet import sheet_pages
 
 from .coupon import today
 from .exceptions import PlateError, PlateRefusal
+from .phone import OwnerPhoneMixin
 
 PLATE_BATCH_STATES = [
     ('draft', "Draft"),
@@ -247,11 +248,12 @@ class PlateBatch(Workflow, ModelSQL, ModelView):
         cls.save(batches)
 
 
-class Plate(ModelSQL, ModelView):
+class Plate(OwnerPhoneMixin, ModelSQL, ModelView):
     "A move-car plate: a card with the QR code of its scan page."
     __string__ = "Move-car Plate"
     __name__ = 'dualrec.plate'
     _rec_name = 'serial'
+    _phone_owner = 'serial'
 
     serial = fields.Char("Serial", required=True, readonly=True)
     batch = fields.Many2One('dualrec.plate.batch', "Batch", required=True,
@@ -331,47 +333,6 @@ class Plate(ModelSQL, ModelView):
     def get_product(self, name):
         return self.batch.product.id
 
-    @staticmethod
-    def phone_associated(serial):
-        # binds the ciphertext to its plate: copied elsewhere it does not
-        # decrypt
-        return f'dualrec.plate,{serial},phone'.encode()
-
-    @classmethod
-    def get_phone(cls, records, name):
-        result = {r.id: None for r in records}
-        encrypted = [r for r in records if r.phone_encrypted]
-        if encrypted:
-            enc_key, _ = Pool().get('dualrec.configuration').pii_keys()
-            for record in encrypted:
-                try:
-                    plain = pii.decrypt_value(enc_key,
-                        record.phone_encrypted,
-                        cls.phone_associated(record.serial))
-                except pii.PIIError:
-                    continue
-                result[record.id] = pii.mask_phone(plain)
-        return result
-
-    def owner_phone(self):
-        "Return the owner's phone in clear (for the system only)."
-        if not self.phone_encrypted:
-            return None
-        enc_key, _ = Pool().get('dualrec.configuration').pii_keys()
-        return pii.decrypt_value(enc_key, self.phone_encrypted,
-            self.phone_associated(self.serial))
-
-    def matches_phone(self, phone):
-        "Tell whether phone is the owner's (through the blind index)."
-        if not self.phone_index or not phone:
-            return False
-        try:
-            phone = pii.validate_phone(str(phone))
-        except pii.PIIError:
-            return False
-        _, index_key = Pool().get('dualrec.configuration').pii_keys()
-        return pii.blind_index(index_key, 'phone', phone) == self.phone_index
-
     @classmethod
     def find_serial(cls, serial, lock=False):
         "Return the plate of serial (without access checks) or refuse 404."
@@ -400,7 +361,6 @@ class Plate(ModelSQL, ModelView):
         and returns False."""
         pool = Pool()
         Binding = pool.get('dualrec.plate.binding')
-        Configuration = pool.get('dualrec.configuration')
         if self.state not in self.bindable_states():
             raise PlateRefusal(f'state_{self.state}', status=409,
                 serial=self.serial)
@@ -412,19 +372,15 @@ class Plate(ModelSQL, ModelView):
             phone = pii.validate_phone(str(phone or ''))
         except pii.PIIError:
             raise PlateRefusal('bad_phone') from None
-        enc_key, index_key = Configuration.pii_keys()
-        index = pii.blind_index(index_key, 'phone', phone)
         if (self.state == 'bound' and self.vehicle_plate == number
-                and self.phone_index == index):
+                and self.matches_phone(phone)):
             return False
         action = 'rebind' if self.state == 'bound' else 'bind'
         with without_check_access():
             self.__class__.write([self], {
                     'state': 'bound',
                     'vehicle_plate': number,
-                    'phone_encrypted': pii.encrypt_value(enc_key, phone,
-                        self.phone_associated(self.serial)),
-                    'phone_index': index,
+                    **self.encrypt_phone(self.serial, phone),
                     'bound_at': _now(),
                     'bound_channel': channel,
                     })
