@@ -296,6 +296,38 @@ class WebClientTestCase(unittest.TestCase):
         self.assertTrue(any(re.fullmatch(r'NC\d{4}001000', v)
                 for v in values))
 
+    def test_plate_purchases_and_figures(self):
+        """Plate staff list the insurers' purchases, open the merged one
+        and read the plate figures"""
+        page = self.new_page('plate_purchases')
+        self.login(page, 'plates')
+        self.open_menu(page, '增值服务', '智能挪车牌', '保司采购')
+        page.locator('tr', has_text='NCP').first.wait_for()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / 'plate_purchases_zh_CN.png'))
+        body = page.inner_text('body')
+        for label in ['合并结算', '单独结算', '瑞丰财产保险股份有限公司', '已确认',
+                '2,475.00']:
+            with self.subTest(label=label):
+                self.assertIn(label, body)
+        self.assertNotIn('#错误', body)
+        page.locator('tbody tr td', has_text='合并结算').first.dblclick()
+        page.locator('td', has_text='已绑定').first.wait_for()
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(ARTIFACTS / 'plate_purchase_zh_CN.png'))
+        body = page.inner_text('body')
+        for label in ['结算方式', '单价（含税）', '业务员 林晓燕']:
+            with self.subTest(label=label):
+                self.assertIn(label, body)
+        self.open_menu(page, '挪车牌统计')
+        page.locator('tr', has_text='业务员 陈志明').first.wait_for()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / 'plate_figures_zh_CN.png'))
+        body = page.inner_text('body')
+        for label in ['绑定率（%）', '已售未绑定', '48.00']:
+            with self.subTest(label=label):
+                self.assertIn(label, body)
+
     def test_finance_fapiao(self):
         "Finance lists the fapiao requests and opens the issued one"
         page = self.new_page('finance_fapiao')
