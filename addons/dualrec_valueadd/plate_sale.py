@@ -90,7 +90,47 @@ def select_plates(company, first_serial, last_serial, quantity, states,
     return found
 
 
-class Assignment(Workflow, ModelSQL, ModelView):
+class PlateMoveMixin:
+    """The plates a move (an assignment, a purchase) takes: a serial range,
+    or a quantity of the lowest serials; a move done is kept."""
+    __slots__ = ()
+
+    first_serial = fields.Char("First Serial",
+        states={'readonly': Eval('state') != 'draft'},
+        help="The first serial of the range moved; leave the range empty "
+        "to move a quantity.")
+    last_serial = fields.Char("Last Serial",
+        states={'readonly': Eval('state') != 'draft'},
+        help="The last serial of the range moved (default: the first).")
+    quantity = fields.Integer("Quantity", states={
+            'readonly': Eval('state') != 'draft',
+            'required': ~Eval('first_serial') & (Eval('state') == 'draft'),
+            },
+        domain=[If(Bool(Eval('quantity')), ('quantity', '>', 0), ())],
+        help="Without a range: how many plates to move, the lowest serials "
+        "first.")
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        values = super().preprocess_values(mode, values)
+        for name in ('first_serial', 'last_serial'):
+            if values.get(name):
+                values[name] = values[name].strip().upper()
+        return values
+
+    @classmethod
+    def check_modification(cls, mode, records, values=None, external=False):
+        super().check_modification(
+            mode, records, values=values, external=external)
+        if mode == 'delete':
+            for record in records:
+                if record.state != 'draft':
+                    raise AccessError(gettext(
+                            'dualrec_valueadd.msg_plate_move_delete',
+                            move=record.rec_name))
+
+
+class Assignment(PlateMoveMixin, Workflow, ModelSQL, ModelView):
     """Plates handed to an agent (业务员) who promotes them, or returned by
     the agent to the stock."""
     __string__ = "Plate Assignment"
@@ -110,18 +150,6 @@ class Assignment(Workflow, ModelSQL, ModelView):
     agent = fields.Many2One('party.party', "Agent", required=True,
         ondelete='RESTRICT', states=_draft)
     date = fields.Date("Date", required=True, states=_draft)
-    first_serial = fields.Char("First Serial", states=_draft,
-        help="The first serial of the range moved; leave the range empty "
-        "to move a quantity.")
-    last_serial = fields.Char("Last Serial", states=_draft,
-        help="The last serial of the range moved (default: the first).")
-    quantity = fields.Integer("Quantity", states={
-            'readonly': Eval('state') != 'draft',
-            'required': ~Eval('first_serial') & (Eval('state') == 'draft'),
-            },
-        domain=[If(Bool(Eval('quantity')), ('quantity', '>', 0), ())],
-        help="Without a range: how many plates to move, the lowest serials "
-        "first.")
     plates = fields.Many2Many('dualrec.plate.assignment-dualrec.plate',
         'assignment', 'plate', "Plates", readonly=True)
     plate_count = fields.Function(fields.Integer("Plates"),
@@ -171,25 +199,6 @@ class Assignment(Workflow, ModelSQL, ModelView):
         return len(self.plates)
 
     @classmethod
-    def preprocess_values(cls, mode, values):
-        values = super().preprocess_values(mode, values)
-        for name in ('first_serial', 'last_serial'):
-            if values.get(name):
-                values[name] = values[name].strip().upper()
-        return values
-
-    @classmethod
-    def check_modification(cls, mode, records, values=None, external=False):
-        super().check_modification(
-            mode, records, values=values, external=external)
-        if mode == 'delete':
-            for record in records:
-                if record.state != 'draft':
-                    raise AccessError(gettext(
-                            'dualrec_valueadd.msg_plate_move_delete',
-                            move=record.rec_name))
-
-    @classmethod
     @ModelView.button
     @Workflow.transition('done')
     def do(cls, assignments):
@@ -224,7 +233,7 @@ class AssignmentPlate(ModelSQL):
         ondelete='RESTRICT')
 
 
-class Purchase(Workflow, ModelSQL, ModelView):
+class Purchase(PlateMoveMixin, Workflow, ModelSQL, ModelView):
     """Plates bought by an insurer (保司采购), who then distributes them to
     its policyholders.  In separate settlement the receivable purchase
     order is made when the purchase is confirmed; in merged settlement the
@@ -251,15 +260,6 @@ class Purchase(Workflow, ModelSQL, ModelView):
         help="Separate: the purchase is settled at once and the calls "
         "apart; merged: the purchase and the calls of its period are "
         "settled in one order.")
-    first_serial = fields.Char("First Serial", states=_draft,
-        help="The first serial of the range bought; leave the range empty "
-        "to buy a quantity.")
-    last_serial = fields.Char("Last Serial", states=_draft)
-    quantity = fields.Integer("Quantity", states={
-            'readonly': Eval('state') != 'draft',
-            'required': ~Eval('first_serial') & (Eval('state') == 'draft'),
-            },
-        domain=[If(Bool(Eval('quantity')), ('quantity', '>', 0), ())])
     unit_price = fields.Numeric("Unit Price (VAT incl.)", digits=(16, 2),
         required=True, states=_draft,
         domain=[('unit_price', '>=', 0)])
@@ -323,9 +323,6 @@ class Purchase(Workflow, ModelSQL, ModelView):
     def preprocess_values(cls, mode, values):
         Configuration = Pool().get('dualrec.valueadd.configuration')
         values = super().preprocess_values(mode, values)
-        for name in ('first_serial', 'last_serial'):
-            if values.get(name):
-                values[name] = values[name].strip().upper()
         if mode == 'create' and not values.get('number'):
             values['number'] = Configuration(1).plate_purchase_sequence.get()
         return values
@@ -338,17 +335,6 @@ class Purchase(Workflow, ModelSQL, ModelView):
                 raise PlateError(gettext(
                         'dualrec_valueadd.msg_plate_rate',
                         record=purchase.rec_name, rate=purchase.tax_rate))
-
-    @classmethod
-    def check_modification(cls, mode, records, values=None, external=False):
-        super().check_modification(
-            mode, records, values=values, external=external)
-        if mode == 'delete':
-            for record in records:
-                if record.state != 'draft':
-                    raise AccessError(gettext(
-                            'dualrec_valueadd.msg_plate_move_delete',
-                            move=record.rec_name))
 
     @classmethod
     def copy(cls, purchases, default=None):
