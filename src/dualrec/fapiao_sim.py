@@ -15,15 +15,15 @@ import datetime as dt
 import json
 import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from dualrec.fapiao_provider import (
     FAILED, ISSUED, ISSUING, VOIDED, FapiaoStatus)
+from dualrec.simserver import JsonHandler, SimulatorServer
 
 __all__ = ['FapiaoSimulator']
 
 
-class FapiaoSimulator:
+class FapiaoSimulator(SimulatorServer):
 
     def __init__(self, polls=2, delay=None, fail_tax_ids=(),
             region='44', today=None, deliver=None):
@@ -47,18 +47,7 @@ class FapiaoSimulator:
     def start(self, port=0):
         simulator = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _answer(self, code, data):
-                body = json.dumps(data).encode()
-                self.send_response(code)
-                self.send_header('Content-Type', 'application/json')
-                self.send_header('Content-Length', str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(JsonHandler):
             def do_GET(self):
                 parts = self.path.strip('/').split('/')
                 if len(parts) == 2 and parts[0] == 'invoices':
@@ -68,8 +57,7 @@ class FapiaoSimulator:
                 self._answer(404, {'error': 'unknown request'})
 
             def do_POST(self):
-                length = int(self.headers.get('Content-Length') or 0)
-                payload = json.loads(self.rfile.read(length) or b'{}')
+                payload = json.loads(self._body() or b'{}')
                 parts = self.path.strip('/').split('/')
                 if parts == ['invoices']:
                     status = simulator.issue(payload)
@@ -83,18 +71,7 @@ class FapiaoSimulator:
                     return self._answer(409, {'error': 'refused'})
                 self._answer(200, status.to_dict())
 
-        self.server = ThreadingHTTPServer(('127.0.0.1', port), Handler)
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def stop(self):
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-
-    @property
-    def url(self):
-        return f'http://127.0.0.1:{self.server.server_address[1]}'
+        return self.serve(Handler, port, poll_interval=0.05)
 
     # behaviour
     def issue(self, request, red=False, blue_number=None):

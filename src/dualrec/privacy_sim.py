@@ -14,11 +14,11 @@ so a test can check the routing.
 import datetime as dt
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .privacy import (
     PrivacyBinding, PrivacyError, PrivacyProvider, check_number, parse_time,
     verify_request)
+from .simserver import JsonHandler, SimulatorServer
 
 __all__ = ['PrivacySimulator']
 
@@ -27,7 +27,7 @@ def _utcnow():
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
-class PrivacySimulator(PrivacyProvider):
+class PrivacySimulator(SimulatorServer, PrivacyProvider):
 
     def __init__(self, numbers=None, secret='simulator-secret',
             extensions=False, now=_utcnow, max_minutes=24 * 60):
@@ -127,30 +127,10 @@ class PrivacySimulator(PrivacyProvider):
             return None
 
     # HTTP
-    @property
-    def url(self):
-        host, port = self.server.server_address[:2]
-        return f'http://{host}:{port}'
-
     def start(self, port=0):
         simulator = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _answer(self, code, data):
-                body = json.dumps(data).encode()
-                self.send_response(code)
-                self.send_header('Content-Type', 'application/json')
-                self.send_header('Content-Length', str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _body(self):
-                length = int(self.headers.get('Content-Length') or 0)
-                return self.rfile.read(length) if length else b''
-
+        class Handler(JsonHandler):
             def _handle(self, method):
                 body = self._body()
                 if not verify_request(simulator.secret, method, self.path,
@@ -189,14 +169,4 @@ class PrivacySimulator(PrivacyProvider):
             def do_DELETE(self):
                 self._handle('DELETE')
 
-        self.server = ThreadingHTTPServer(('127.0.0.1', port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever,
-            daemon=True).start()
-        return self
-
-    def stop(self):
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        return self.serve(Handler, port)

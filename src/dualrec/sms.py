@@ -18,10 +18,10 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .errors import CodedError
 from .privacy import check_number, PrivacyError, sign_request, verify_request
+from .simserver import JsonHandler, SimulatorServer
 
 __all__ = ['CODES', 'TEMPLATES', 'SmsError', 'SmsProvider',
     'HttpSmsProvider', 'SmsSimulator', 'SentMessage']
@@ -140,7 +140,7 @@ class SentMessage:
         return TEMPLATES[self.template][1].format(**self.params)
 
 
-class SmsSimulator(SmsProvider):
+class SmsSimulator(SimulatorServer, SmsProvider):
 
     def __init__(self, secret='simulator-secret', fail_phones=()):
         self.secret = secret
@@ -170,29 +170,12 @@ class SmsSimulator(SmsProvider):
                 return message
         return None
 
-    @property
-    def url(self):
-        host, port = self.server.server_address[:2]
-        return f'http://{host}:{port}'
-
     def start(self, port=0):
         simulator = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _answer(self, code, data):
-                body = json.dumps(data).encode()
-                self.send_response(code)
-                self.send_header('Content-Type', 'application/json')
-                self.send_header('Content-Length', str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(JsonHandler):
             def do_POST(self):
-                length = int(self.headers.get('Content-Length') or 0)
-                body = self.rfile.read(length) if length else b''
+                body = self._body()
                 if not verify_request(simulator.secret, 'POST', self.path,
                         self.headers, body):
                     return self._answer(401, {'code': 'bad_signature',
@@ -212,14 +195,4 @@ class SmsSimulator(SmsProvider):
                             'message': 'bad request'})
                 self._answer(201, {'message_id': message_id})
 
-        self.server = ThreadingHTTPServer(('127.0.0.1', port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever,
-            daemon=True).start()
-        return self
-
-    def stop(self):
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        return self.serve(Handler, port)
