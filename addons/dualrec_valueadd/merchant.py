@@ -198,6 +198,19 @@ class PartnerUserStore(ModelSQL):
         required=True, ondelete='CASCADE')
 
 
+def overlapping(agreement, keys):
+    """Return the other agreements of agreement's keys (field names) whose
+    period (start_date to end_date, open-ended when empty) overlaps its
+    own: at most one."""
+    return agreement.__class__.search([
+            ('id', '!=', agreement.id),
+            *((key, '=', getattr(agreement, key).id) for key in keys),
+            ['OR', ('end_date', '=', None),
+                ('end_date', '>=', agreement.start_date)],
+            ] + ([('start_date', '<=', agreement.end_date)]
+                if agreement.end_date else []), limit=1)
+
+
 class Agreement(ModelSQL, ModelView):
     """What one redemption of a service at a merchant costs and earns over a
     period: the price paid to the merchant, and the price the insurer pays
@@ -265,15 +278,8 @@ class Agreement(ModelSQL, ModelView):
                     raise MerchantError(gettext(
                             'dualrec_valueadd.msg_agreement_rate',
                             agreement=agreement.rec_name, rate=rate))
-            overlaps = cls.search([
-                    ('id', '!=', agreement.id),
-                    ('company', '=', agreement.company.id),
-                    ('merchant', '=', agreement.merchant.id),
-                    ('service', '=', agreement.service.id),
-                    ['OR', ('end_date', '=', None),
-                        ('end_date', '>=', agreement.start_date)],
-                    ] + ([('start_date', '<=', agreement.end_date)]
-                        if agreement.end_date else []), limit=1)
+            overlaps = overlapping(agreement, ['company', 'merchant',
+                    'service'])
             if overlaps:
                 raise MerchantError(gettext(
                         'dualrec_valueadd.msg_agreement_overlap',

@@ -22,6 +22,7 @@ from dualrec import plate as plates
 
 from .coupon import today
 from .exceptions import PlateError
+from .merchant import overlapping
 
 FEE_MODES = [
     ('per_call', "Per Connected Call"),
@@ -484,14 +485,7 @@ class PlateAgreement(ModelSQL, ModelView):
                     raise PlateError(gettext(
                             'dualrec_valueadd.msg_plate_rate',
                             record=agreement.rec_name, rate=rate))
-            overlaps = cls.search([
-                    ('id', '!=', agreement.id),
-                    ('company', '=', agreement.company.id),
-                    ('insurer', '=', agreement.insurer.id),
-                    ['OR', ('end_date', '=', None),
-                        ('end_date', '>=', agreement.start_date)],
-                    ] + ([('start_date', '<=', agreement.end_date)]
-                        if agreement.end_date else []), limit=1)
+            overlaps = overlapping(agreement, ['company', 'insurer'])
             if overlaps:
                 raise PlateError(gettext(
                         'dualrec_valueadd.msg_plate_agreement_overlap',

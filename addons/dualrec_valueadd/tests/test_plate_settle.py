@@ -210,3 +210,26 @@ class PlateSettleTestCase(_DBTestCase):
                 settle(company, Date.today().replace(day=1), Date.today())
             self.assertIn("示范财险", cm.exception.message)
             self.assertEqual(Order.search_count([]), before)
+
+        # an insurer's agreements never overlap
+        Agreement = pool.get('dualrec.plate.agreement')
+        with set_company(company), as_user(users['plate']):
+            Agreement(insurer=parties['pingan'],
+                start_date=dt.date(2026, 1, 1),
+                end_date=dt.date(2026, 6, 30),
+                call_price=Decimal('0.50')).save()
+            Agreement.save([
+                    Agreement(insurer=parties['pingan'],
+                        start_date=dt.date(2026, 7, 1),
+                        call_price=Decimal('0.60')),
+                    Agreement(insurer=parties['taiping'],
+                        start_date=dt.date(2026, 1, 1),
+                        call_price=Decimal('0.40')),
+                    ])
+            # (a refused agreement's row stays in this test's transaction)
+            for start, end in [(dt.date(2026, 6, 1), None),
+                    (dt.date(2025, 1, 1), dt.date(2026, 1, 1))]:
+                with self.subTest(start=start, end=end), \
+                        self.assertRaises(UserError):
+                    Agreement(insurer=parties['pingan'], start_date=start,
+                        end_date=end, call_price=Decimal('0.50')).save()
