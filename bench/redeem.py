@@ -73,6 +73,40 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def tree_cpu_seconds(pid):
+    "Return the CPU seconds of pid and its living descendants."
+    children = {}
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try:
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            total += cpu_seconds(current)
+        except OSError:
+            pass
+        todo.extend(children.get(current, []))
+    return total
+
+
+def wait_orders(server, timeout=900):
+    """Wait until no redemption waits for its orders (the worker created
+    them); return the seconds waited and the redemptions still waiting."""
+    began = time.perf_counter()
+    while True:
+        (pending,), = sql(server,
+            'SELECT COUNT(*) FROM dualrec_coupon_redemption '
+            'WHERE orders_pending = ?', (True,))
+        waited = time.perf_counter() - began
+        if not pending or waited > timeout:
+            return waited, pending
+        time.sleep(0.5)
+
+
 def threads_of(pid):
     for line in Path(f'/proc/{pid}/status').read_text().splitlines():
         if line.startswith('Threads:'):
@@ -90,8 +124,10 @@ class BenchServer(LiveServer):
     start (they then read the committed data with cold caches), with
     servers trytond processes on as many ports."""
 
-    def __init__(self, prepare, servers=1):
-        super().__init__()
+    def __init__(self, prepare, servers=1, worker_nice=10, demo=True):
+        super().__init__(worker=True)
+        self.demo = demo
+        self.worker_nice = worker_nice
         self.prepare = prepare
         self.servers = servers
         self.extra = []         # the other trytond processes
@@ -102,7 +138,8 @@ class BenchServer(LiveServer):
         bin_ = Path(sys.executable).parent
         root = Path(__file__).resolve().parent.parent
         subprocess.run([sys.executable, str(root / 'scripts' / 'setup_db.py'),
-                '-c', *self.config, '-d', self.database, '--demo'],
+                '-c', *self.config, '-d', self.database,
+                *(['--demo'] if self.demo else [])],
             check=True, env=self._env(), cwd=root,
             stdout=self.log, stderr=subprocess.STDOUT)
         self.prepared = self.prepare(self)
@@ -120,6 +157,7 @@ class BenchServer(LiveServer):
                     env=self._env(), cwd=root,
                     stdout=self.log, stderr=subprocess.STDOUT))
             self.urls.append(f'http://localhost:{port}')
+        self.start_worker()
         deadline = time.monotonic() + 120
         waiting = list(zip([self.process, *self.extra], self.urls))
         while waiting and time.monotonic() < deadline:
@@ -134,6 +172,13 @@ class BenchServer(LiveServer):
         if waiting:
             raise RuntimeError(f"trytond did not answer: see {self.log.name}")
         return self
+
+    def start_worker(self):
+        "Start the worker that creates the orders, below the web servers."
+        super().start_worker()
+        if self.worker_nice:
+            os.setpriority(os.PRIO_PGRP, self.worker_process.pid,
+                self.worker_nice)
 
     @property
     def pids(self):
@@ -445,6 +490,11 @@ def main():
         help="share of repeated requests (retries and conflicts)")
     parser.add_argument('--servers', type=int, default=1,
         help="trytond processes (each on its own port)")
+    parser.add_argument('--no-demo', action='store_true',
+        help="without the demo data (a quicker set-up, for iterating)")
+    parser.add_argument('--worker-nice', type=int, default=10,
+        help="niceness of the queue worker that creates the orders (0: "
+        "as the web servers)")
     parser.add_argument('--warmup', type=int, default=None,
         help="warm-up redemptions, not timed (default 2 per client)")
     parser.add_argument('--backend', choices=['postgresql', 'sqlite'],
@@ -466,7 +516,8 @@ def main():
 
     setup_began = time.perf_counter()
     server = BenchServer(prepare(args.coupons, insurer, warmup,
-            args.clients, args.profile), servers=args.servers).start()
+            args.clients, args.profile), servers=args.servers,
+        worker_nice=args.worker_nice, demo=not args.no_demo).start()
     try:
         setup_s = time.perf_counter() - setup_began
         data = server.prepared
@@ -482,12 +533,21 @@ def main():
         sampler.start()
         cpu_before = [cpu_seconds(p) for p in server.pids]
         client_before = time.process_time()
+        worker_before = tree_cpu_seconds(server.worker_process.pid)
         seconds, results = run_clients(server, tokens, jobs, args.clients)
         client_cpu = time.process_time() - client_before
         server_cpu = sum(cpu_seconds(p) for p in server.pids) - sum(
             cpu_before)
+        worker_run_cpu = tree_cpu_seconds(server.worker_process.pid) - (
+            worker_before)
         sampler.done.set()
         load1, load5, _ = os.getloadavg()
+        (pending_after_run,), = sql(server,
+            'SELECT COUNT(*) FROM dualrec_coupon_redemption '
+            'WHERE orders_pending = ?', (True,))
+        drain_s, pending = wait_orders(server)
+        worker_cpu = tree_cpu_seconds(server.worker_process.pid) - (
+            worker_before)
         counted = count(server, data['company'], data['batches'])
         profiled = (profile(server, data, args.profile)
             if args.profile else None)
@@ -532,6 +592,16 @@ def main():
             if len(set(ids)) > 1),
         **counted,
         'orders_expected': (args.coupons + warmup) + insurer,
+        'redemptions_waiting_orders_after_run': pending_after_run,
+        'orders_drain_s': round(drain_s, 1),
+        'redemptions_still_waiting': pending,
+        'end_to_end_redemptions_per_s': round(
+            redeemed / (seconds + drain_s), 1),
+        'worker_nice': args.worker_nice,
+        'worker_cpu_s_during_run': round(worker_run_cpu, 1),
+        'worker_cpu_s': round(worker_cpu, 1),
+        'worker_cpu_ms_per_redemption': round(
+            worker_cpu * 1000 / max(redeemed, 1), 2),
         'client_cpu_s': round(client_cpu, 1),
         'server_cpu_s': round(server_cpu, 1),
         'server_cpu_ms_per_redemption': round(

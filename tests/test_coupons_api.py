@@ -36,7 +36,7 @@ class CouponsApiTestCase(RouteTestCase):
             cls.bearer[name] = [c.code for c in coupons]
         if POSTGRESQL:
             cls.many = [c.code for c in data.batches['own'].issue(
-                    [{}] * 200)]
+                    [{}] * 1000)]
 
     def call(self, method, path, user, **kwargs):
         response = self.client().open(BASE + path, method=method,
@@ -410,21 +410,45 @@ class CouponsApiTestCase(RouteTestCase):
     @unittest.skipUnless(POSTGRESQL, "concurrent transactions need "
         "PostgreSQL")
     def test_many_clients(self):
-        "200 coupons redeemed by 20 clients: 200 redemptions and orders"
-        results = self.run_at_once([
-                (lambda c=c, n=n: self.redeem(c, f'M-{n}'))
-                for n, c in enumerate(self.many)], 20)
-        self.assertEqual([s for s, _ in results], [201] * 200,
+        """1,000 coupons redeemed by 20 clients at once, the orders made by
+        the queue worker: 1,000 redemptions and 1,000 orders, none twice"""
+        from trytond.config import config
+        before = config.get('queue', 'worker')
+        config.set('queue', 'worker', 'True')
+        try:
+            results = self.run_at_once([
+                    (lambda c=c, n=n: self.redeem(c, f'M-{n}'))
+                    for n, c in enumerate(self.many)], 20)
+        finally:
+            if before is None:
+                config.remove_option('queue', 'worker')
+            else:
+                config.set('queue', 'worker', before)
+        self.assertEqual([s for s, _ in results], [201] * 1000,
             [r for r in results if r[0] != 201][:3])
+        with Transaction().start(DB_NAME, 0) as transaction:
+            pool = Pool()
+            Queue = pool.get('ir.queue')
+            # the tasks the worker would take, one after the other
+            tasks = Queue.search([('name', '=', 'dualrec_coupon_orders'),
+                    ('dequeued_at', '=', None)])
+            self.assertTrue(1 <= len(tasks) < 1000, len(tasks))
+            for task in tasks:
+                task.run()
+            transaction.commit()
         with Transaction().start(DB_NAME, 0):
             pool = Pool()
             Redemption = pool.get('dualrec.coupon.redemption')
             Order = pool.get('dualrec.order')
             redemptions = Redemption.search(
                 [('request_no', 'like', 'M-%')])
-            self.assertEqual(len(redemptions), 200)
-            self.assertEqual(len({r.coupon.id for r in redemptions}), 200)
+            self.assertEqual(len(redemptions), 1000)
+            self.assertEqual(len({r.coupon.id for r in redemptions}), 1000)
+            self.assertFalse(any(r.orders_pending for r in redemptions))
             orders = Order.search([('source', '=', 'coupon'),
                     ('origin', 'in', [str(r) for r in redemptions])])
-            self.assertEqual(len(orders), 200)
-            self.assertEqual(len({o.external_ref for o in orders}), 200)
+            self.assertEqual(len(orders), 1000)
+            self.assertEqual(len({o.external_ref for o in orders}), 1000)
+            self.assertEqual({o.state for o in orders}, {'confirmed'})
+            self.assertEqual({r.merchant_order for r in redemptions},
+                set(orders))

@@ -1,5 +1,7 @@
 # This file is part of the dualrec suite.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
+from collections.abc import Mapping
+
 from trytond.cache import Cache
 from trytond.model import Unique, fields
 from trytond.pool import Pool, PoolMeta
@@ -18,6 +20,10 @@ class User(metaclass=PoolMeta):
         help="The staff number of the user, printed on his sales records.")
     _get_dualrec_branch_cache = Cache(
         __name__ + '.get_dualrec_branch', context=False)
+    # the context of the API's calls: a change of a user clears it, and it
+    # lasts 5 minutes at most (his employees, companies)
+    _get_api_context_cache = Cache(
+        __name__ + '.get_api_context', context=False, duration=300)
 
     @classmethod
     def __setup__(cls):
@@ -32,6 +38,18 @@ class User(metaclass=PoolMeta):
     def on_modification(cls, mode, users, field_names=None):
         super().on_modification(mode, users, field_names=field_names)
         cls._get_dualrec_branch_cache.clear()
+        cls._get_api_context_cache.clear()
+
+    @classmethod
+    def get_api_context(cls):
+        """Return the context of the current user's API calls (his
+        preferences, as the web client gets them once at login)."""
+        user_id = Transaction().user
+        context = cls._get_api_context_cache.get(user_id)
+        if context is None:
+            context = cls.get_preferences(context_only=True)
+            cls._get_api_context_cache.set(user_id, context)
+        return _thaw(context)
 
     @classmethod
     def get_dualrec_branch(cls):
@@ -69,6 +87,15 @@ class User(metaclass=PoolMeta):
         return sorted(
             name for name in ROLES
             if ModelData.get_id('dualrec_core', name) in groups)
+
+
+def _thaw(value):
+    "Return value with the mappings the cache froze as dicts again."
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_thaw(v) for v in value]
+    return value
 
 
 # The roles of the suite, as xml ids of res.group in dualrec_core.

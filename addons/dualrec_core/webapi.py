@@ -118,7 +118,7 @@ def serve(request, pool, func, kwargs=None, authenticated=True):
                 with transaction.set_user(user_id), \
                         transaction.set_context(
                             _dualrec_token=token.id if token else None):
-                    context = User.get_preferences(context_only=True)
+                    context = User.get_api_context()
                     with transaction.set_context(
                             context, _check_access=True):
                         result = func(request, pool, **kwargs)

@@ -12,12 +12,15 @@ import datetime as dt
 import hashlib
 import time
 
-from sql import Null, Select
+from sql import Column, For, Literal, Null, Select
 from sql.aggregate import Count, Sum
 from sql.conditionals import Case
+from sql.functions import CurrentTimestamp
 
+from trytond.config import config
 from trytond.i18n import gettext
-from trytond.backend import DatabaseOperationalError
+from trytond.backend import (
+    DatabaseIntegrityError, DatabaseOperationalError)
 from trytond.model import (
     Index, ModelSingleton, ModelSQL, ModelView, Unique, Workflow, fields)
 from trytond.model.exceptions import SQLConstraintError
@@ -53,6 +56,8 @@ REDEMPTION_STATES = [
 # A use time given by the merchant may be that late or that early (its
 # clock, a redemption queued offline), in seconds.
 USE_TIME_AHEAD = 300
+ORDERS_QUEUE = 'dualrec_coupon_orders'
+ORDERS_BATCH = 200
 USE_TIME_BEHIND = 24 * 3600
 
 
@@ -75,6 +80,12 @@ def local_day(company, moment):
         return moment.date()
     return moment.replace(tzinfo=dt.timezone.utc).astimezone(
         tz.get_tzinfo(timezone)).date()
+
+
+def queued_orders():
+    """Whether the orders of a redemption are created by the queue worker
+    (a server with ``[queue] worker = True``) rather than in the request."""
+    return config.getboolean('queue', 'worker', default=False)
 
 
 def token_key():
@@ -926,6 +937,12 @@ class Redemption(ModelSQL, ModelView):
     returned_at = fields.DateTime("Returned At", readonly=True)
     return_request_no = fields.Char("Return Request", readonly=True)
     return_reason = fields.Char("Return Reason", readonly=True)
+    agreement = fields.Many2One('dualrec.merchant.agreement', "Agreement",
+        readonly=True, ondelete='RESTRICT',
+        help="The merchant agreement that prices the orders.")
+    orders_pending = fields.Boolean("Orders Pending", readonly=True,
+        help="The orders of the redemption are still to be created by the "
+        "worker (within seconds).")
     merchant_order = fields.Many2One('dualrec.order', "Merchant Order",
         readonly=True, ondelete='RESTRICT',
         help="The payable order to the merchant.")
@@ -947,6 +964,9 @@ class Redemption(ModelSQL, ModelView):
             ('request_unique', Unique(t, t.merchant, t.request_no),
                 'dualrec_valueadd.msg_redemption_request_unique'),
             ]
+        # the worker's look for the redemptions that wait for their orders
+        cls._sql_indexes.add(Index(t, (t.id, Index.Range()),
+                where=t.orders_pending == Literal(True)))
         cls._order.insert(0, ('use_time', 'DESC'))
 
     @classmethod
@@ -981,8 +1001,13 @@ class Redemption(ModelSQL, ModelView):
         of store_code of the current user's merchant; return (redemption,
         created).  Idempotent on request_no: a retry returns the first
         redemption.  Raises CouponRefusal for every refusal."""
-        partner = cls.partner()
-        merchant = partner.party
+        pool = Pool()
+        Party = pool.get('party.party')
+        Store = pool.get('dualrec.merchant.store')
+        info = pool.get('dualrec.valueadd.user').merchant_of_user()
+        if not info or not info['merchant']:
+            raise CouponRefusal('forbidden', status=403)
+        merchant = Party(info['merchant'])
         request_no = str(request_no or '').strip()
         if not request_no:
             raise CouponRefusal('missing_field', field='use_request_no')
@@ -1002,7 +1027,15 @@ class Redemption(ModelSQL, ModelView):
             return existing, False
         coupon = Coupon.find_code(text)
         with without_check_access():
-            store = cls._store(partner, store_code)
+            if not store_code:
+                raise CouponRefusal('missing_field', field='store')
+            store_id = info['stores'].get(str(store_code))
+            if store_id is None:
+                raise CouponRefusal('unknown_store', store=store_code)
+            if info['allowed'] and store_id not in info['allowed']:
+                raise CouponRefusal('wrong_store', status=403,
+                    store=store_code)
+            store = Store(store_id)
             moment = now()
             if use_time is None:
                 use_time = moment
@@ -1024,7 +1057,7 @@ class Redemption(ModelSQL, ModelView):
             if not coupon.take_use():
                 raise coupon.already_redeemed()
             try:
-                redemption, = cls.create([{
+                redemption = cls._insert({
                             'coupon': coupon.id,
                             'company': company.id,
                             'service': coupon.batch.service.id,
@@ -1042,29 +1075,46 @@ class Redemption(ModelSQL, ModelView):
                                 if plate else None),
                             'location': location,
                             'state': 'done',
-                            }])
-            except SQLConstraintError as error:
+                            'agreement': agreement.id,
+                            'orders_pending': True,
+                            })
+            except (SQLConstraintError, DatabaseIntegrityError) as error:
                 # the same request number at once for another coupon: the
                 # retried transaction answers request_conflict
                 raise DatabaseOperationalError(str(error)) from error
-            redemption._create_orders(agreement)
+            if queued_orders():
+                cls._queue_orders([redemption])
+            else:
+                cls.create_orders([redemption])
         return redemption, True
 
     @classmethod
-    def _store(cls, partner, code):
-        Store = Pool().get('dualrec.merchant.store')
-        if not code:
-            raise CouponRefusal('missing_field', field='store')
-        stores = Store.search([
-                ('merchant', '=', partner.party.id),
-                ('code', '=', str(code)),
-                ], limit=1)
-        if not stores:
-            raise CouponRefusal('unknown_store', store=code)
-        store, = stores
-        if partner.stores and store not in partner.stores:
-            raise CouponRefusal('wrong_store', status=403, store=code)
-        return store
+    def _insert(cls, values):
+        """Insert the redemption of values (the server's own, checked by
+        redeem) with one SQL statement and return it: the hot path of the
+        merchants' calls, without the ORM's create (no user values to
+        validate, no trigger on redemptions)."""
+        transaction = Transaction()
+        database = transaction.database
+        cursor = transaction.connection.cursor()
+        table = cls.__table__()
+        names = sorted(values)
+        columns = [table.create_uid, table.create_date] + [
+            Column(table, n) for n in names]
+        row = [transaction.user, CurrentTimestamp()] + [
+            cls._fields[n].sql_format(values[n]) for n in names]
+        if database.has_returning():
+            cursor.execute(*table.insert(columns, [row], [table.id]))
+            id_, = cursor.fetchone()
+        else:
+            id_ = database.nextid(transaction.connection, cls._table)
+            if id_:
+                cursor.execute(*table.insert(
+                        columns + [table.id], [row + [id_]]))
+            else:
+                cursor.execute(*table.insert(columns, [row]))
+                id_ = database.lastid(cursor)
+        return cls(id_)
 
     def _order_extension(self):
         coupon = self.coupon
@@ -1079,12 +1129,95 @@ class Redemption(ModelSQL, ModelView):
             extension['location'] = self.location
         return extension
 
-    def _create_orders(self, agreement):
-        "Create the confirmed orders of the redemption."
+    @classmethod
+    def _queue_orders(cls, redemptions):
+        """Queue the creation of the orders of redemptions for the worker,
+        unless a task not yet taken will create them."""
+        queue = Pool().get('ir.queue').__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*queue.select(queue.id,
+                where=(queue.name == ORDERS_QUEUE)
+                & (queue.dequeued_at == Null), limit=1))
+        if cursor.fetchone():
+            return
+        with Transaction().set_context(queue_name=ORDERS_QUEUE):
+            cls.__queue__.create_orders_task(list(redemptions))
+
+    @classmethod
+    def create_orders_task(cls, redemptions):
+        """The queued task: create the orders of every redemption that waits
+        for them, as the system (they are the order center's)."""
+        with Transaction().set_user(0), without_check_access():
+            cls.create_pending_orders()
+
+    @classmethod
+    def create_pending_orders_cron(cls):
+        "The scheduled job: the orders a queued task missed."
+        cls.create_pending_orders()
+
+    @classmethod
+    def create_pending_orders(cls, redemptions=None, size=ORDERS_BATCH):
+        """Create the orders of the redemptions that still wait for them
+        (the queued task of the worker, and every minute the scheduler for
+        those a task missed), size at a time, each row locked (rows locked
+        by another transaction are left to it); then of redemptions if
+        given (return and rate need their orders at once)."""
+        transaction = Transaction()
+        database = transaction.database
+        cursor = transaction.connection.cursor()
+        table = cls.__table__()
+        where = table.orders_pending == Literal(True)
+        if redemptions:
+            where &= table.id.in_([r.id for r in redemptions])
+        total = 0
+        while True:
+            query = table.select(table.id, where=where,
+                order_by=[table.id.asc], limit=size)
+            if database.has_select_for():
+                if redemptions:
+                    query.for_ = For('UPDATE')
+                else:
+                    query.for_ = database.get_select_for_skip_locked()(
+                        'UPDATE')
+            cursor.execute(*query)
+            ids = [i for i, in cursor]
+            if not ids:
+                return total
+            with without_check_access():
+                cls.create_orders(cls.browse(ids))
+            total += len(ids)
+            if redemptions or len(ids) < size:
+                return total
+
+    @classmethod
+    def create_orders(cls, redemptions):
+        """Create the confirmed orders of redemptions (one call to the order
+        center for all) and link them."""
         pool = Pool()
         Order = pool.get('dualrec.order')
+        vlist, links = [], []
+        for redemption in redemptions:
+            values = redemption._orders_values()
+            links.append((redemption, len(vlist), len(values)))
+            vlist.extend(values)
+        orders = Order.create_from(vlist) if vlist else []
+        to_write = []
+        for redemption, start, count in links:
+            values = {'merchant_order': orders[start].id,
+                'orders_pending': False}
+            if count > 1:
+                values['insurer_order'] = orders[start + 1].id
+            to_write.extend(([redemption], values))
+        if to_write:
+            cls.write(*to_write)
+
+    def _orders_values(self):
+        """Return the values of the orders of the redemption for the order
+        center: the merchant's and, for an insurer-funded coupon, the
+        insurer's."""
         coupon = self.coupon
         batch = coupon.batch
+        agreement = self.agreement
         product = self.service.product
         description = gettext('dualrec_valueadd.msg_order_description',
             service=self.service.name, code=codes.mask_code(coupon.code),
@@ -1106,8 +1239,7 @@ class Redemption(ModelSQL, ModelView):
                         'unit_price': agreement.merchant_price,
                         'tax_rate': agreement.merchant_tax_rate}],
                 }]
-        funded = batch.funding != self.company.party
-        if funded:
+        if batch.funding != self.company.party:
             vlist.append({**common,
                     'direction': 'receivable',
                     'counterparty': batch.funding.id,
@@ -1116,11 +1248,7 @@ class Redemption(ModelSQL, ModelView):
                             'unit_price': agreement.insurer_price,
                             'tax_rate': agreement.insurer_tax_rate}],
                     })
-        orders = Order.create_from(vlist)
-        values = {'merchant_order': orders[0].id}
-        if funded:
-            values['insurer_order'] = orders[1].id
-        self.__class__.write([self], values)
+        return vlist
 
     @classmethod
     def return_(cls, code, request_no, return_request_no, reason):
@@ -1180,6 +1308,7 @@ class Redemption(ModelSQL, ModelView):
                 raise DatabaseOperationalError("redemption returned at once")
             clear_cache(cls, [redemption.id])
             coupon.give_back_use()
+            cls.create_pending_orders([redemption])
             redemption = cls(redemption.id)
             redemption._reverse_orders(reason.strip())
         return redemption, True
@@ -1226,6 +1355,9 @@ class Redemption(ModelSQL, ModelView):
                     code=coupon.formatted_code)
             cls.write([redemption], {'rating': rating, 'comment': comment,
                     'rated_at': now()})
+            if redemption.orders_pending:
+                cls.create_pending_orders([redemption])
+                redemption = cls(redemption.id)
             order = redemption.merchant_order
             if order:
                 extension = dict(order.extension or {})
@@ -1363,5 +1495,8 @@ class Cron(metaclass=PoolMeta):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        cls.method.selection.append(
-            ('dualrec.coupon|expire', "Expire Coupons"))
+        cls.method.selection.extend([
+                ('dualrec.coupon|expire', "Expire Coupons"),
+                ('dualrec.coupon.redemption|create_pending_orders_cron',
+                    "Create the Pending Orders of Redemptions"),
+                ])

@@ -487,6 +487,8 @@ def work_coupons(company, batches, users, rng):
                 f'{partners[login]}{use_time:%Y%m%d}{index:05d}',
                 use_time=use_time, operator=rng.choice(OPERATORS[login]),
                 plate=coupon.plate, location=store.address)
+            # at once, at the demo's time (not by the worker, later)
+            Redemption.create_pending_orders([redemption])
         done.append((redemption, coupon, phone, login, to_return))
     for redemption, coupon, phone, login, to_return in done:
         if to_return:

@@ -5,16 +5,21 @@ agreements that price each redemption."""
 import re
 from decimal import Decimal
 
+from trytond.cache import Cache
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, ModelSQL, ModelView, Unique, fields)
-from trytond.pool import PoolMeta
+from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, without_check_access
 
 from dualrec import money
 
 from .exceptions import MerchantError
+
+# the merchant of each partner user, for the redemptions
+MERCHANTS = Cache('dualrec_valueadd.merchant_of_user', context=False,
+    duration=60)
 
 REGION_CODE = re.compile(r'^\d{6}$')
 
@@ -83,11 +88,21 @@ class Party(metaclass=PoolMeta):
     def default_merchant(cls):
         return False
 
+    @classmethod
+    def on_modification(cls, mode, records, field_names=None):
+        super().on_modification(mode, records, field_names=field_names)
+        MERCHANTS.clear()
+
 
 class Store(DeactivableMixin, ModelSQL, ModelView):
     "A store of a merchant where coupons are redeemed."
     __string__ = "Merchant Store"
     __name__ = 'dualrec.merchant.store'
+
+    @classmethod
+    def on_modification(cls, mode, records, field_names=None):
+        super().on_modification(mode, records, field_names=field_names)
+        MERCHANTS.clear()
 
     merchant = fields.Many2One('party.party', "Merchant", required=True,
         ondelete='CASCADE', domain=[('merchant', '=', True)],
@@ -154,6 +169,40 @@ class PartnerUser(ModelSQL, ModelView):
     __string__ = "Partner User"
     __name__ = 'dualrec.valueadd.user'
 
+    @classmethod
+    def on_modification(cls, mode, records, field_names=None):
+        super().on_modification(mode, records, field_names=field_names)
+        MERCHANTS.clear()
+
+    @classmethod
+    def merchant_of_user(cls):
+        """Return what redeem needs of the current user's merchant, cached
+        (cleared by a change of a partner user, store or party; 60 s at
+        most): {'merchant': the party id or None, 'stores': {code: id} of
+        its active stores, 'allowed': the ids of the stores the user may
+        redeem at (empty: all)}, or None for a user who is no partner."""
+        pool = Pool()
+        Store = pool.get('dualrec.merchant.store')
+        user_id = Transaction().user
+        info = MERCHANTS.get(user_id, -1)
+        if info != -1:
+            return info
+        with without_check_access():
+            partner = cls.of_user(user_id)
+            if not partner:
+                info = None
+            elif not partner.party.merchant:
+                info = {'merchant': None, 'stores': {}, 'allowed': []}
+            else:
+                info = {
+                    'merchant': partner.party.id,
+                    'stores': {s.code: s.id for s in Store.search(
+                            [('merchant', '=', partner.party.id)])},
+                    'allowed': [s.id for s in partner.stores],
+                    }
+        MERCHANTS.set(user_id, info)
+        return info
+
     user = fields.Many2One('res.user', "User", required=True,
         ondelete='CASCADE',
         help="The user of the API (an application key or a login).")
@@ -191,6 +240,11 @@ class PartnerUser(ModelSQL, ModelView):
 class PartnerUserStore(ModelSQL):
     __string__ = "Partner User - Store"
     __name__ = 'dualrec.valueadd.user-dualrec.merchant.store'
+
+    @classmethod
+    def on_modification(cls, mode, records, field_names=None):
+        super().on_modification(mode, records, field_names=field_names)
+        MERCHANTS.clear()
 
     partner_user = fields.Many2One('dualrec.valueadd.user', "Partner User",
         required=True, ondelete='CASCADE')

@@ -1,6 +1,7 @@
 # This file is part of the dualrec suite.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
 """Merchants, batches, issuing and the access to coupons."""
+import contextlib
 import datetime as dt
 import io
 from decimal import Decimal
@@ -28,6 +29,21 @@ def owners_xlsx(rows):
             sheet.write(i, j, value)
     book.close()
     return data.getvalue()
+
+
+@contextlib.contextmanager
+def patch_config(section, option, value):
+    "Set a trytond configuration option for a while."
+    from trytond.config import config
+    old = config.get(section, option)
+    config.set(section, option, value)
+    try:
+        yield
+    finally:
+        if old is None:
+            config.remove_option(section, option)
+        else:
+            config.set(section, option, old)
 
 
 class ValueaddTestCase(ModuleTestCase):
@@ -223,6 +239,59 @@ class ValueaddTestCase(ModuleTestCase):
                 Coupon.search([])
             with self.assertRaises(AccessError):
                 Redemption.search([])
+
+    @with_transaction()
+    def test_orders_by_worker(self):
+        "With a queue worker, the orders come from one task for many uses"
+        pool = Pool()
+        Queue = pool.get('ir.queue')
+        Redemption = pool.get('dualrec.coupon.redemption')
+        data = set_up_valueadd()
+        owners = [{'plate': f'粤A2345{n}'} for n in range(3)]
+        with set_company(data.company):
+            bound = data.batches['insurer'].issue(owners)
+            bearer = data.batches['own'].issue([{}])
+        tasks = [('name', '=', 'dualrec_coupon_orders')]
+        with patch_config('queue', 'worker', 'True'):
+            redemptions = [self.redeem(data, c, f'Q-{n}',
+                    plate=owners[n]['plate'])[0]
+                for n, c in enumerate(bound)]
+            redemptions.append(self.redeem(data, bearer[0], 'Q-B')[0])
+            # the merchant has its answer; the orders wait for one task
+            self.assertTrue(all(r.orders_pending and not r.merchant_order
+                    for r in redemptions))
+            self.assertEqual(Queue.search_count(tasks), 1)
+            # a return needs its orders at once: made, then cancelled
+            with as_user(data.users['merchant']):
+                returned, _ = Redemption.return_(bound[2].code, 'Q-2',
+                    'QR-2', "顾客取消")
+            self.assertFalse(returned.orders_pending)
+            self.assertEqual((returned.merchant_order.state,
+                    returned.insurer_order.state),
+                ('cancelled', 'cancelled'))
+            task, = Queue.search(tasks)
+            task.run()
+        redemptions = Redemption.browse(redemptions)
+        self.assertFalse(any(r.orders_pending for r in redemptions))
+        for redemption in redemptions[:2]:
+            merchant, insurer = (redemption.merchant_order,
+                redemption.insurer_order)
+            self.assertEqual((merchant.state, merchant.direction,
+                    merchant.counterparty, merchant.origin),
+                ('confirmed', 'payable', data.parties['merchant'],
+                    redemption))
+            self.assertEqual((insurer.direction, insurer.counterparty),
+                ('receivable', data.parties['insurer']))
+            self.assertEqual(merchant.extension['merchant_store'],
+                redemption.store.name)
+        self.assertIsNone(redemptions[3].insurer_order)
+        self.assertEqual(redemptions[3].merchant_order.state, 'confirmed')
+        # nothing left: the scheduled job finds nothing to do, and a second
+        # run creates no second order
+        self.assertEqual(Redemption.create_pending_orders(), 0)
+        Redemption.create_orders(redemptions[:1])
+        self.assertEqual(Redemption.browse(redemptions[:1])[0]
+            .merchant_order, redemptions[0].merchant_order)
 
     @with_transaction()
     def test_figures_and_reissue(self):
