@@ -4,10 +4,12 @@ import datetime as dt
 import hashlib
 import secrets
 
+from sql import Literal, Null
+
 from trytond.model import ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
-from trytond.transaction import without_check_access
+from trytond.transaction import Transaction, without_check_access
 
 
 def _digest(token):
@@ -72,14 +74,20 @@ class ApiToken(ModelSQL, ModelView):
         "Return the valid token of secret, or None."
         if not secret:
             return None
-        now = dt.datetime.now()
-        tokens = cls.search([
-                ('key_digest', '=', _digest(secret)),
-                ('revoked_at', '=', None),
-                ('expires_at', '>', now),
-                ('user.active', '=', True),
-                ], limit=1)
-        return tokens[0] if tokens else None
+        # one query: every API call authenticates
+        pool = Pool()
+        User = pool.get('res.user')
+        token, user = cls.__table__(), User.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*token.join(user, condition=user.id == token.user)
+            .select(token.id, token.user,
+                where=(token.key_digest == _digest(secret))
+                & (token.revoked_at == Null)
+                & (token.expires_at > dt.datetime.now())
+                & (user.active == Literal(True)),
+                limit=1))
+        row = cursor.fetchone()
+        return cls(row[0], user=row[1]) if row else None
 
     @classmethod
     @ModelView.button

@@ -1067,7 +1067,7 @@ class Redemption(ModelSQL, ModelView):
                             'operator': operator,
                             'request_no': request_no,
                             'use_time': use_time,
-                            'day': local_day(company, use_time),
+                            'day': day,
                             'issue_days': round(max((use_time
                                         - coupon.issued_at).total_seconds(),
                                     0) / 86400, 2),

@@ -14,7 +14,7 @@ from werkzeug.exceptions import NotFound
 
 from trytond.pool import Pool
 from trytond.protocols.wrappers import with_pool, with_transaction
-from trytond.transaction import without_check_access
+from trytond.transaction import Transaction, without_check_access
 from trytond.wsgi import app
 
 from dualrec import coupon as codes
@@ -111,25 +111,58 @@ def coupon_json(coupon, owner=False):
 
 
 def redemption_json(redemption):
-    with without_check_access():
-        coupon = redemption.coupon
-        return {
-            'id': redemption.id,
-            'code': coupon.code,
-            'service': redemption.service.code,
-            'face': coupon.batch.face,
-            'merchant': redemption.merchant.code,
-            'store': redemption.store.code,
-            'use_request_no': redemption.request_no,
-            'use_time': utc(redemption.use_time),
-            'state': redemption.state,
-            'returned_at': utc(redemption.returned_at),
-            'return_request_no': redemption.return_request_no,
-            'coupon_state': coupon.state,
-            'merchant_order': (redemption.merchant_order.number
-                if redemption.merchant_order else None),
-            'rating': redemption.rating,
-            }
+    """Return the JSON of redemption, read with one SQL query (the answer
+    of every redemption call)."""
+    pool = Pool()
+    tables = {name: pool.get(model).__table__() for name, model in [
+            ('redemption', 'dualrec.coupon.redemption'),
+            ('coupon', 'dualrec.coupon'),
+            ('batch', 'dualrec.coupon.batch'),
+            ('service', 'dualrec.valueadd.service'),
+            ('party', 'party.party'),
+            ('store', 'dualrec.merchant.store'),
+            ('order', 'dualrec.order'),
+            ]}
+    r, c, b, sv, p, st, o = tables.values()
+    query = (r.join(c, condition=c.id == r.coupon)
+        .join(b, condition=b.id == c.batch)
+        .join(sv, condition=sv.id == r.service)
+        .join(p, condition=p.id == r.merchant)
+        .join(st, condition=st.id == r.store)
+        .join(o, 'LEFT', condition=o.id == r.merchant_order)
+        .select(c.code, sv.code, b.face, p.code, st.code, r.request_no,
+            r.use_time, r.state, r.returned_at, r.return_request_no,
+            c.state, o.number, r.orders_pending, r.rating,
+            where=r.id == redemption.id))
+    cursor = Transaction().connection.cursor()
+    cursor.execute(*query)
+    (code, service, face, merchant, store, request_no, use_time, state,
+        returned_at, return_request_no, coupon_state, order, pending,
+        rating), = cursor.fetchall()
+    return {
+        'id': redemption.id,
+        'code': code,
+        'service': service,
+        'face': face,
+        'merchant': merchant,
+        'store': store,
+        'use_request_no': request_no,
+        'use_time': utc(timestamp(use_time)),
+        'state': state,
+        'returned_at': utc(timestamp(returned_at)),
+        'return_request_no': return_request_no,
+        'coupon_state': coupon_state,
+        'merchant_order': order,
+        'orders_pending': bool(pending),
+        'rating': rating,
+        }
+
+
+def timestamp(value):
+    "Return the timestamp value of a SQL row as a datetime."
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value)
+    return value
 
 
 @route('/coupons/issue', {'POST'})
