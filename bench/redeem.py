@@ -6,7 +6,7 @@
     DUALREC_TEST_BACKEND=postgresql .venv/bin/python -m bench.redeem
         [--coupons 10000] [--clients 20] [--insurer-share 0.5]
         [--duplicates 0.01] [--servers 1] [--backend postgresql]
-        [--profile N]
+        [--profile N] [--worker-nice 10] [--no-demo]
 
 It creates the database of a server with the demo data (``LiveServer``;
 PostgreSQL at 127.0.0.1:5432 as trytond-postgresql.conf says, or SQLite),
